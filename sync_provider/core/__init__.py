@@ -1,0 +1,1 @@
+"""Plain-Python core: every behaviour of the provider, usable without Airflow."""
