@@ -1,0 +1,279 @@
+"""Sync predictions: create (from a URL or by upload), status, wait, get, list.
+
+Every public function returns :class:`~sync_provider.core.models.Response`: the result or a typed
+error, never both. ``Response.unwrap()`` gives the result or raises the typed exception.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ParamSpec, TypeVar
+
+from sync_provider.core import contract, storage
+from sync_provider.core.backoff import Backoff, Deadline
+from sync_provider.core.client import SyncClient
+from sync_provider.core.errors import (
+    InvalidInputError,
+    PredictionError,
+    PredictionTimeoutError,
+    SyncError,
+)
+from sync_provider.core.models import (
+    CreatedPrediction,
+    Platform,
+    Prediction,
+    PredictionStatus,
+    Preference,
+    Response,
+)
+
+log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+#: Default overall limit when waiting for a prediction.
+DEFAULT_WAIT_TIMEOUT_S = 3600.0
+#: Default polling policy when waiting for a prediction.
+DEFAULT_POLL = Backoff(initial=2.0, maximum=30.0, factor=1.5, jitter=0.1)
+
+
+def returns_response(func: Callable[P, R]) -> Callable[P, Response[R]]:
+    """Run ``func`` and wrap its result, or the :class:`SyncError` it raised, in a ``Response``."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> Response[R]:
+        try:
+            return Response[R].of(func(*args, **kwargs))
+        except SyncError as exc:
+            return Response[R].fail(exc)
+
+    return wrapper
+
+
+def _client(client: SyncClient | None) -> SyncClient:
+    return client if client is not None else SyncClient.from_config()
+
+
+def _check_report(cluster_report: Mapping[str, Any]) -> dict[str, Any]:
+    if not isinstance(cluster_report, Mapping) or not cluster_report:
+        raise InvalidInputError("The cluster report must be a non-empty JSON object (a mapping).")
+    try:
+        json.dumps(cluster_report, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"The cluster report is not JSON-serialisable: {exc}.") from None
+    return dict(cluster_report)
+
+
+def _is_remote(eventlog: str) -> bool:
+    return "://" in eventlog
+
+
+@returns_response
+def get_products(*, client: SyncClient | None = None) -> list[str]:
+    """List the product codes the API accepts (e.g. ``aws-emr``, ``aws-databricks``)."""
+    result = _client(client).request(contract.PRODUCTS)
+    if not isinstance(result, list):
+        raise PredictionError("The products endpoint returned something other than a list.")
+    return [str(item) for item in result]
+
+
+@returns_response
+def create_prediction_from_url(
+    platform: Platform | str,
+    cluster_report: Mapping[str, Any],
+    eventlog_url: str,
+    *,
+    project_id: str | None = None,
+    client: SyncClient | None = None,
+    s3_client: Any = None,
+) -> str:
+    """Create a prediction from an event log Sync fetches itself; return the prediction id.
+
+    ``s3://`` objects become presigned HTTPS GET URLs (valid one hour); ``https://`` URLs are passed
+    as they are; other schemes are refused before anything is sent.
+
+    :param platform: ``aws-emr`` or ``aws-databricks``.
+    :param cluster_report: the run's cluster report (see the EMR and Databricks modules).
+    :param eventlog_url: ``s3://bucket/key`` or ``https://...``.
+    :param project_id: Sync project to attach the prediction to.
+    :param s3_client: boto3 S3 client for presigning (default: boto3's default chain).
+    """
+    product = contract.parse_platform(platform)
+    report = _check_report(cluster_report)
+    if eventlog_url.startswith(("s3://", "s3a://", "s3n://")):
+        url = storage.presign_s3_object(eventlog_url, s3_client=s3_client)
+    else:
+        url = storage.check_fetchable_url(eventlog_url)
+    body = contract.create_prediction_body(product, report, project_id=project_id, eventlog_url=url)
+    created = CreatedPrediction.model_validate(_client(client).request(contract.CREATE_PREDICTION, json=body))
+    log.info("Created Sync prediction %s from %s", created.prediction_id, eventlog_url.split("?", 1)[0])
+    return created.prediction_id
+
+
+@returns_response
+def create_prediction_with_upload(
+    platform: Platform | str,
+    cluster_report: Mapping[str, Any],
+    eventlog: str | os.PathLike[str],
+    *,
+    project_id: str | None = None,
+    client: SyncClient | None = None,
+    s3_client: Any = None,
+) -> str:
+    """Create a prediction and upload its event log through the presigned POST Sync returns.
+
+    The log (a local file or folder, or an ``s3://`` object) is streamed, never read whole into
+    memory; a folder is zipped first. The source is opened before the prediction is created, so
+    a missing file creates nothing.
+
+    :raises StorageError: when the upload is not answered with HTTP 204; the error's ``detail``
+        holds the prediction id that was created without a log.
+    """
+    product = contract.parse_platform(platform)
+    report = _check_report(cluster_report)
+    sync = _client(client)
+    with storage.open_upload_source(eventlog, s3_client=s3_client) as (filename, stream):
+        body = contract.create_prediction_body(product, report, project_id=project_id)
+        created = CreatedPrediction.model_validate(sync.request(contract.CREATE_PREDICTION, json=body))
+        if created.upload_details is None:
+            raise PredictionError(
+                f"Prediction {created.prediction_id} was created but the API sent no upload details.",
+                detail={"prediction_id": created.prediction_id},
+            )
+        try:
+            storage.upload_to_presigned_post(created.upload_details, filename, stream)
+        except SyncError as exc:
+            exc.detail = {"prediction_id": created.prediction_id}
+            exc.message += f" Prediction {created.prediction_id} was created without its event log."
+            raise
+    log.info("Created Sync prediction %s and uploaded %s", created.prediction_id, filename)
+    return created.prediction_id
+
+
+def create_prediction(
+    platform: Platform | str,
+    cluster_report: Mapping[str, Any],
+    eventlog: str | os.PathLike[str],
+    *,
+    project_id: str | None = None,
+    upload: bool | None = None,
+    client: SyncClient | None = None,
+    s3_client: Any = None,
+) -> Response[str]:
+    """Create a prediction from an event log given as a URL, an ``s3://`` object or a local path.
+
+    :param upload: ``None`` (default) uploads local paths and passes URLs; ``True`` uploads an
+        ``s3://`` object through Sync's presigned POST instead of sending a presigned GET URL.
+    """
+    text = os.fspath(eventlog)
+    if upload is False and not _is_remote(text):
+        return Response[str].fail(
+            InvalidInputError(f"{text!r} is a local path; it can only be uploaded (upload=True).")
+        )
+    if upload or not _is_remote(text):
+        return create_prediction_with_upload(
+            platform, cluster_report, text, project_id=project_id, client=client, s3_client=s3_client
+        )
+    return create_prediction_from_url(
+        platform, cluster_report, text, project_id=project_id, client=client, s3_client=s3_client
+    )
+
+
+@returns_response
+def get_prediction_status(prediction_id: str, *, client: SyncClient | None = None) -> PredictionStatus:
+    """Return the prediction's status (``SUCCESS`` and ``FAILURE`` are terminal)."""
+    result = _client(client).request(contract.PREDICTION_STATUS, path_params={"prediction_id": prediction_id})
+    status = result.get("status") if isinstance(result, dict) else result
+    return PredictionStatus.parse(str(status))
+
+
+def _status_message(sync: SyncClient, prediction_id: str) -> str | None:
+    result = sync.request(contract.PREDICTION_STATUS, path_params={"prediction_id": prediction_id})
+    return str(result["message"]) if isinstance(result, dict) and result.get("message") else None
+
+
+@returns_response
+def get_prediction(
+    prediction_id: str,
+    preference: Preference | str | None = None,
+    *,
+    client: SyncClient | None = None,
+) -> Prediction:
+    """Fetch a prediction, optionally with only the solution for ``preference``."""
+    pref = contract.parse_preference(preference)
+    params = [("preference", pref.value)] if pref else []
+    result = _client(client).request(
+        contract.GET_PREDICTION, path_params={"prediction_id": prediction_id}, params=params
+    )
+    return Prediction.model_validate(result)
+
+
+@returns_response
+def list_predictions(
+    *,
+    platforms: Sequence[Platform | str] | None = None,
+    project_id: str | None = None,
+    preference: Preference | str | None = None,
+    client: SyncClient | None = None,
+) -> list[Prediction]:
+    """List predictions, newest first, filtered by platform(s), project and preference."""
+    params = contract.list_predictions_params(
+        [contract.parse_platform(p) for p in platforms or ()],
+        project_id,
+        contract.parse_preference(preference),
+    )
+    result = _client(client).request(contract.LIST_PREDICTIONS, params=params)
+    if not isinstance(result, list):
+        raise PredictionError("The predictions endpoint returned something other than a list.")
+    return [Prediction.model_validate(item) for item in result]
+
+
+@returns_response
+def wait_for_prediction(
+    prediction_id: str,
+    preference: Preference | str | None = None,
+    *,
+    timeout_s: float | None = DEFAULT_WAIT_TIMEOUT_S,
+    poll: Backoff = DEFAULT_POLL,
+    on_status: Callable[[PredictionStatus, float], None] | None = None,
+    client: SyncClient | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Prediction:
+    """Poll until the prediction succeeds or fails, then fetch it.
+
+    :param timeout_s: overall limit in seconds (``None`` waits without limit).
+    :param poll: delays between polls (exponential backoff with jitter).
+    :param on_status: called with each status and the seconds waited so far (progress display).
+    :raises PredictionError: when the prediction ends in ``FAILURE``, with Sync's message.
+    :raises PredictionTimeoutError: when ``timeout_s`` passes first.
+    """
+    pref = contract.parse_preference(preference)
+    contract.validate_id(prediction_id, "prediction_id")
+    sync = _client(client)
+    deadline = Deadline(timeout_s)
+    started = time.monotonic()
+    delays = poll.delays()
+    while True:
+        status = get_prediction_status(prediction_id, client=sync).unwrap()
+        if on_status is not None:
+            on_status(status, time.monotonic() - started)
+        if status is PredictionStatus.SUCCESS:
+            return get_prediction(prediction_id, pref, client=sync).unwrap()
+        if status is PredictionStatus.FAILURE:
+            message = _status_message(sync, prediction_id) or "no reason given"
+            raise PredictionError(
+                f"Prediction {prediction_id} failed: {message}", detail={"prediction_id": prediction_id}
+            )
+        if deadline.expired:
+            raise PredictionTimeoutError(
+                f"Prediction {prediction_id} was still {status.value} after {timeout_s:g} s; wait longer "
+                "or check it later with get_prediction_status.",
+                detail={"prediction_id": prediction_id, "status": status.value},
+            )
+        sleep(deadline.clip(next(delays)))

@@ -1,0 +1,239 @@
+"""Event-log locations: URL checks, S3 presigning, and streaming uploads to a presigned POST.
+
+boto3 is imported only when an S3 client has to be created, so importing this module is cheap.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import tempfile
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import urlsplit
+
+from sync_provider.core import contract
+from sync_provider.core.errors import InvalidInputError, StorageError
+from sync_provider.core.models import UploadDetails
+
+log = logging.getLogger(__name__)
+
+#: Lifetime of presigned GET URLs handed to Sync.
+PRESIGNED_URL_EXPIRY_S = 3600
+_UPLOAD_TIMEOUT = (10.0, 300.0)
+_METADATA_HOSTS = frozenset({"metadata.google.internal", "metadata", "instance-data"})
+
+
+@dataclass(frozen=True)
+class S3Location:
+    """An ``s3://bucket/key`` location."""
+
+    bucket: str
+    key: str
+
+    @property
+    def url(self) -> str:
+        """The ``s3://`` form."""
+        return f"s3://{self.bucket}/{self.key}"
+
+    @property
+    def name(self) -> str:
+        """The last path segment of the key."""
+        return self.key.rstrip("/").rsplit("/", 1)[-1]
+
+
+def parse_s3_url(url: str) -> S3Location:
+    """Split ``s3://bucket/key`` (``s3a://`` and ``s3n://`` too).
+
+    :raises InvalidInputError: when the URL has no bucket or no key.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("s3", "s3a", "s3n") or not parts.netloc or not parts.path.strip("/"):
+        raise InvalidInputError(f"{url!r} is not an S3 object URL; expected s3://bucket/key.")
+    return S3Location(parts.netloc, parts.path.lstrip("/"))
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_fetchable_url(url: str) -> str:
+    """Return ``url`` if Sync may be asked to fetch it.
+
+    ``https://`` is accepted for public hosts; plain ``http://`` only for loopback hosts (the local
+    stand-ins). Link-local and cloud metadata addresses are refused in every case.
+
+    :raises InvalidInputError: naming the problem.
+    """
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if parts.scheme not in ("http", "https") or not host:
+        raise InvalidInputError(
+            f"Event log URL scheme {parts.scheme or '(none)'!r} is not supported; give an s3:// object, "
+            "an https:// URL, or a local file to upload."
+        )
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        address = None
+    if host in _METADATA_HOSTS or (address is not None and (address.is_link_local or address.is_multicast)):
+        raise InvalidInputError(f"Event log URL host {host!r} is a link-local or metadata address; refused.")
+    if parts.scheme == "http" and not _is_loopback(host):
+        raise InvalidInputError(
+            f"Event log URL {parts.scheme}://{host}/... uses plain http; only https:// is accepted "
+            "(plain http is allowed for loopback stand-ins only)."
+        )
+    return url
+
+
+def default_s3_client() -> Any:
+    """Create a boto3 S3 client from the default credential chain (imports boto3 lazily)."""
+    import boto3
+
+    return boto3.client("s3")
+
+
+def _client_error_code(exc: Exception) -> str:
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return str(response.get("Error", {}).get("Code", type(exc).__name__))
+    return type(exc).__name__
+
+
+def presign_s3_object(url: str, *, s3_client: Any = None, expires_in: int = PRESIGNED_URL_EXPIRY_S) -> str:
+    """Check that an S3 object exists and return a presigned HTTPS GET URL for it.
+
+    :raises StorageError: when the object is missing or not readable.
+    """
+    location = parse_s3_url(url)
+    client = s3_client if s3_client is not None else default_s3_client()
+    try:
+        client.head_object(Bucket=location.bucket, Key=location.key)
+    except Exception as exc:
+        code = _client_error_code(exc)
+        hint = "check the path" if code in ("404", "NoSuchKey", "NotFound") else "check the AWS permissions"
+        raise StorageError(f"Cannot read event log {location.url} ({code}); {hint}.") from None
+    presigned: str = client.generate_presigned_url(
+        "get_object", Params={"Bucket": location.bucket, "Key": location.key}, ExpiresIn=expires_in
+    )
+    return presigned
+
+
+class _SizedStream:
+    """A read-only stream with a known length, as a multipart encoder needs for Content-Length."""
+
+    def __init__(self, raw: Any, length: int) -> None:
+        self._raw = raw
+        self.len = length
+
+    def read(self, size: int = -1) -> bytes:
+        data: bytes = self._raw.read(size if size is not None and size >= 0 else None)
+        return data
+
+
+@contextmanager
+def open_upload_source(source: str | os.PathLike[str], *, s3_client: Any = None) -> Iterator[tuple[str, Any]]:
+    """Open an event log for upload: yields ``(file name, stream with a length)``.
+
+    A local file is opened as is; a local folder (rolling or Databricks log parts) is zipped to a
+    temporary file first; an ``s3://`` object is streamed from S3.
+
+    :raises InvalidInputError: when a local path does not exist or is empty.
+    :raises StorageError: when the S3 object cannot be read.
+    """
+    text = os.fspath(source)
+    if text.startswith(("s3://", "s3a://", "s3n://")):
+        location = parse_s3_url(text)
+        client = s3_client if s3_client is not None else default_s3_client()
+        try:
+            obj = client.get_object(Bucket=location.bucket, Key=location.key)
+        except Exception as exc:
+            raise StorageError(f"Cannot read event log {location.url} ({_client_error_code(exc)}).") from None
+        body = obj["Body"]
+        try:
+            yield location.name, _SizedStream(body, int(obj["ContentLength"]))
+        finally:
+            body.close()
+        return
+    path = Path(text).expanduser()
+    if not path.exists():
+        raise InvalidInputError(f"Event log {path} does not exist.")
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+        if not files:
+            raise InvalidInputError(f"Event log folder {path} holds no files.")
+        with tempfile.TemporaryDirectory(prefix="sync-eventlog-") as tmp:
+            archive = Path(tmp) / f"{path.name}.zip"
+            with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+                for file in files:
+                    zf.write(file, file.relative_to(path.parent).as_posix())
+            with archive.open("rb") as handle:
+                yield archive.name, handle
+        return
+    if path.stat().st_size == 0:
+        raise InvalidInputError(f"Event log {path} is empty.")
+    with path.open("rb") as handle:
+        yield path.name, handle
+
+
+def upload_to_presigned_post(
+    details: UploadDetails,
+    filename: str,
+    stream: IO[bytes] | Any,
+    *,
+    session: Any = None,
+    timeout: tuple[float, float] = _UPLOAD_TIMEOUT,
+) -> None:
+    """Send ``stream`` to a presigned POST, streamed (never read whole into memory).
+
+    The ``${filename}`` placeholder in the ``key`` field is replaced by ``filename``.
+
+    :raises StorageError: unless the target answers HTTP 204.
+    """
+    import requests
+    from requests_toolbelt import MultipartEncoder
+
+    fields: list[tuple[str, Any]] = [
+        (name, value.replace(contract.FILENAME_PLACEHOLDER, filename) if name == "key" else value)
+        for name, value in details.fields.items()
+    ]
+    fields.append(("file", (filename, stream, "application/octet-stream")))
+    encoder = MultipartEncoder(fields=fields)
+    http = session if session is not None else requests
+    target = urlsplit(details.url)
+    try:
+        response = http.post(
+            details.url, data=encoder, headers={"Content-Type": encoder.content_type}, timeout=timeout
+        )
+    except requests.RequestException as exc:
+        raise StorageError(
+            f"Uploading the event log to {target.scheme}://{target.netloc} failed ({type(exc).__name__})."
+        ) from None
+    if response.status_code != contract.UPLOAD_SUCCESS_STATUS:
+        raise StorageError(
+            f"Uploading the event log to {target.scheme}://{target.netloc} failed: HTTP "
+            f"{response.status_code} (expected {contract.UPLOAD_SUCCESS_STATUS})."
+        )
+    log.info("Uploaded event log %s to %s://%s", filename, target.scheme, target.netloc)
+
+
+__all__ = [
+    "PRESIGNED_URL_EXPIRY_S",
+    "S3Location",
+    "check_fetchable_url",
+    "default_s3_client",
+    "open_upload_source",
+    "parse_s3_url",
+    "presign_s3_object",
+    "upload_to_presigned_post",
+]
