@@ -130,14 +130,23 @@ def presign_s3_object(url: str, *, s3_client: Any = None, expires_in: int = PRES
 
 
 class _SizedStream:
-    """A read-only stream with a known length, as a multipart encoder needs for Content-Length."""
+    """A read-only stream that reports how many bytes are left, as a multipart encoder needs to
+    compute Content-Length and to know when the part is finished."""
 
     def __init__(self, raw: Any, length: int) -> None:
         self._raw = raw
-        self.len = length
+        self._left = length
+
+    @property
+    def len(self) -> int:
+        """Bytes not read yet."""
+        return self._left
 
     def read(self, size: int = -1) -> bytes:
         data: bytes = self._raw.read(size if size is not None and size >= 0 else None)
+        self._left -= len(data)
+        if not data and self._left > 0:
+            raise StorageError(f"The event log stream ended {self._left} bytes early; try again.")
         return data
 
 
