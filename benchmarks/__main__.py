@@ -11,6 +11,7 @@ BENCHMARKS: list[tuple[str, list[str]]] = [
     ("benchmarks.dag_parse_cost", []),
     ("benchmarks.trigger_concurrency", []),
     ("benchmarks.eventlog_read", []),
+    ("benchmarks.estimator", []),
 ]
 
 

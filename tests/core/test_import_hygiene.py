@@ -16,6 +16,7 @@ CORE_MODULES = [
     "sync_provider.core.models",
     "sync_provider.core.pricing",
     "sync_provider.core.eventlog",
+    "sync_provider.core.estimator",
 ]
 
 
