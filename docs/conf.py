@@ -1,0 +1,37 @@
+"""Sphinx configuration for airflow-provider-sync-computing."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from sync_provider import __version__  # noqa: E402
+
+project = "airflow-provider-sync-computing"
+author = "airflow-provider-sync-computing developers"
+release = version = __version__
+copyright = "2026, the airflow-provider-sync-computing developers"  # noqa: A001
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.napoleon",
+    "sphinx.ext.viewcode",
+    "sphinx.ext.intersphinx",
+]
+autodoc_typehints = "description"
+autodoc_member_order = "bysource"
+autodoc_default_options = {"members": True, "show-inheritance": True}
+# Sphinx fails offline (-W) when intersphinx has a mapping; CI machines have no internet.
+intersphinx_mapping = (
+    {"python": ("https://docs.python.org/3", None)} if os.environ.get("SPHINX_INTERSPHINX") == "1" else {}
+)
+nitpicky = False
+html_theme = "furo"
+html_title = "Sync Computing provider for Apache Airflow"
+html_static_path = ["_static"]
+exclude_patterns = ["_build"]
+suppress_warnings = ["ref.python"]
