@@ -32,7 +32,7 @@ def run(workdir: Path, *, quiet: bool = False) -> int:
             print(message, flush=True)
 
     workload = demo_workload()
-    eventlog = write_event_log(workload, workdir / f"{workload.app_id}.gz", codec="gzip")
+    eventlog = write_event_log(workload, workdir / f"{workload.resolved_app_id}.gz", codec="gzip")
     report = emr_cluster_report(workload)
     say(f"Generated a Spark event log for '{workload.app_name}': {eventlog.name}")
 
