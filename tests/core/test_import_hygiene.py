@@ -17,6 +17,7 @@ CORE_MODULES = [
     "sync_provider.core.pricing",
     "sync_provider.core.eventlog",
     "sync_provider.core.estimator",
+    "sync_provider.core.databricks",
 ]
 
 
