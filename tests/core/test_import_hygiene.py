@@ -18,6 +18,7 @@ CORE_MODULES = [
     "sync_provider.core.eventlog",
     "sync_provider.core.estimator",
     "sync_provider.core.databricks",
+    "sync_provider.core.emr",
 ]
 
 
