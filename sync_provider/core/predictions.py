@@ -168,15 +168,16 @@ def create_prediction(
 ) -> Response[str]:
     """Create a prediction from an event log given as a URL, an ``s3://`` object or a local path.
 
-    :param upload: ``None`` (default) uploads local paths and passes URLs; ``True`` uploads an
-        ``s3://`` object through Sync's presigned POST instead of sending a presigned GET URL.
+    :param upload: ``None`` (default) uploads local paths and ``s3://`` folders (ending in ``/``) and
+        passes other URLs; ``True`` uploads an ``s3://`` object through Sync's presigned POST
+        instead of sending a presigned GET URL.
     """
     text = os.fspath(eventlog)
     if upload is False and not _is_remote(text):
         return Response[str].fail(
             InvalidInputError(f"{text!r} is a local path; it can only be uploaded (upload=True).")
         )
-    if upload or not _is_remote(text):
+    if upload or not _is_remote(text) or (text.startswith("s3") and text.endswith("/")):
         return create_prediction_with_upload(
             platform, cluster_report, text, project_id=project_id, client=client, s3_client=s3_client
         )

@@ -121,6 +121,11 @@ def presign_s3_object(url: str, *, s3_client: Any = None, expires_in: int = PRES
         client.head_object(Bucket=location.bucket, Key=location.key)
     except Exception as exc:
         code = _client_error_code(exc)
+        if code in ("404", "NoSuchKey", "NotFound") and list_s3_prefix(client, location):
+            raise InvalidInputError(
+                f"{location.url} is a folder of log parts, which cannot be sent as one URL; "
+                "upload it instead (upload=True)."
+            ) from None
         hint = "check the path" if code in ("404", "NoSuchKey", "NotFound") else "check the AWS permissions"
         raise StorageError(f"Cannot read event log {location.url} ({code}); {hint}.") from None
     presigned: str = client.generate_presigned_url(
@@ -150,44 +155,95 @@ class _SizedStream:
         return data
 
 
+def list_s3_prefix(client: Any, location: S3Location) -> list[tuple[str, int]]:
+    """Every object below ``location`` as ``(key, size)``, all pages; folder markers skipped."""
+    prefix = location.key if location.key.endswith("/") else location.key + "/"
+    found: list[tuple[str, int]] = []
+    try:
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=location.bucket, Prefix=prefix):
+            found.extend(
+                (str(item["Key"]), int(item["Size"]))
+                for item in page.get("Contents", [])
+                if not str(item["Key"]).endswith("/")
+            )
+    except Exception as exc:
+        raise StorageError(f"Cannot list {location.url} ({_client_error_code(exc)}).") from None
+    return found
+
+
+@contextmanager
+def _zipped_folder(folder: Path, name: str) -> Iterator[tuple[str, Any]]:
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
+    if not files:
+        raise InvalidInputError(f"Event log folder {folder} holds no files.")
+    with tempfile.TemporaryDirectory(prefix="sync-eventlog-zip-") as tmp:
+        archive = Path(tmp) / f"{name}.zip"
+        with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            for file in files:
+                zf.write(file, (Path(name) / file.relative_to(folder)).as_posix())
+        with archive.open("rb") as handle:
+            yield archive.name, handle
+
+
+@contextmanager
+def _open_s3_source(location: S3Location, client: Any) -> Iterator[tuple[str, Any]]:
+    """An S3 object streamed as is, or an S3 folder (prefix) downloaded and zipped."""
+    if not location.key.endswith("/"):
+        try:
+            obj = client.get_object(Bucket=location.bucket, Key=location.key)
+        except Exception as exc:
+            code = _client_error_code(exc)
+            if code not in ("NoSuchKey", "404", "NotFound"):
+                raise StorageError(f"Cannot read event log {location.url} ({code}).") from None
+        else:
+            body = obj["Body"]
+            try:
+                yield location.name, _SizedStream(body, int(obj["ContentLength"]))
+            finally:
+                body.close()
+            return
+    objects = list_s3_prefix(client, location)
+    if not objects:
+        raise StorageError(f"Event log {location.url} does not exist (no object and no folder there).")
+    prefix = location.key if location.key.endswith("/") else location.key + "/"
+    with tempfile.TemporaryDirectory(prefix="sync-eventlog-s3-") as tmp:
+        folder = Path(tmp) / location.name
+        for key, _size in objects:
+            target = folder / key[len(prefix) :]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                client.download_file(location.bucket, key, str(target))
+            except Exception as exc:
+                raise StorageError(
+                    f"Cannot read s3://{location.bucket}/{key} ({_client_error_code(exc)})."
+                ) from None
+        with _zipped_folder(folder, location.name) as opened:
+            yield opened
+
+
 @contextmanager
 def open_upload_source(source: str | os.PathLike[str], *, s3_client: Any = None) -> Iterator[tuple[str, Any]]:
     """Open an event log for upload: yields ``(file name, stream with a length)``.
 
     A local file is opened as is; a local folder (rolling or Databricks log parts) is zipped to a
-    temporary file first; an ``s3://`` object is streamed from S3.
+    temporary file first; an ``s3://`` object is streamed from S3; an ``s3://`` folder (a prefix,
+    e.g. a rolling ``eventlog_v2_*`` log) is downloaded to a temporary folder and zipped.
 
     :raises InvalidInputError: when a local path does not exist or is empty.
-    :raises StorageError: when the S3 object cannot be read.
+    :raises StorageError: when the S3 object or folder cannot be read.
     """
     text = os.fspath(source)
     if text.startswith(("s3://", "s3a://", "s3n://")):
-        location = parse_s3_url(text)
         client = s3_client if s3_client is not None else default_s3_client()
-        try:
-            obj = client.get_object(Bucket=location.bucket, Key=location.key)
-        except Exception as exc:
-            raise StorageError(f"Cannot read event log {location.url} ({_client_error_code(exc)}).") from None
-        body = obj["Body"]
-        try:
-            yield location.name, _SizedStream(body, int(obj["ContentLength"]))
-        finally:
-            body.close()
+        with _open_s3_source(parse_s3_url(text), client) as opened:
+            yield opened
         return
     path = Path(text).expanduser()
     if not path.exists():
         raise InvalidInputError(f"Event log {path} does not exist.")
     if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
-        if not files:
-            raise InvalidInputError(f"Event log folder {path} holds no files.")
-        with tempfile.TemporaryDirectory(prefix="sync-eventlog-") as tmp:
-            archive = Path(tmp) / f"{path.name}.zip"
-            with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-                for file in files:
-                    zf.write(file, file.relative_to(path.parent).as_posix())
-            with archive.open("rb") as handle:
-                yield archive.name, handle
+        with _zipped_folder(path, path.name) as opened:
+            yield opened
         return
     if path.stat().st_size == 0:
         raise InvalidInputError(f"Event log {path} is empty.")
@@ -241,6 +297,7 @@ __all__ = [
     "S3Location",
     "check_fetchable_url",
     "default_s3_client",
+    "list_s3_prefix",
     "open_upload_source",
     "parse_s3_url",
     "presign_s3_object",

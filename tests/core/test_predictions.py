@@ -278,3 +278,20 @@ def test_upload_streams_without_reading_the_file_whole(sync_server: Any, tmp_pat
     assert source.largest_read <= 1 << 20, "the upload read the file in one piece"
     assert peak < 8 << 20, f"upload held {peak / 2**20:.1f} MiB in memory for a 32 MiB file"
     assert sync_server.stats.uploads_received == 1
+
+
+def test_s3_folder_is_uploaded_as_a_zip(
+    sync_server: Any, sync_client: SyncClient, tmp_path: Path, report: dict[str, Any], moto_s3: Any
+) -> None:
+    # A Spark rolling log is a folder of parts: it cannot be one presigned URL, so it is uploaded.
+    part = write_event_log(tiny_workload(), tmp_path / "events_1_app-1")
+    moto_s3.upload_file(str(part), "logs", "runs/2/eventlog/eventlog_v2_app-1/events_1_app-1")
+    moto_s3.put_object(Bucket="logs", Key="runs/2/eventlog/eventlog_v2_app-1/appstatus_app-1", Body=b"")
+    folder = "s3://logs/runs/2/eventlog/eventlog_v2_app-1"
+    refused = predictions.create_prediction("aws-emr", report, folder, client=sync_client, s3_client=moto_s3)
+    assert refused.error is not None and "upload it instead" in refused.error.message
+    prediction_id = predictions.create_prediction(
+        "aws-emr", report, folder + "/", client=sync_client, s3_client=moto_s3
+    ).unwrap()
+    assert predictions.wait_for_prediction(prediction_id, client=sync_client, poll=FAST, timeout_s=30).ok
+    assert sync_server.stats.uploads_received == 1
