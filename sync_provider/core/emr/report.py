@@ -285,18 +285,13 @@ def record_run(
     project = project_id or tagged
     _save(s3_client, report)
     eventlog_url = _find_eventlog(s3_client, report, allow_incomplete)
-    if eventlog_url.endswith("/"):
-        raise EventLogError(
-            f"The event log {eventlog_url} is a rolling folder; sending S3 folders to Sync is not supported "
-            "yet. Set spark.eventLog.rolling.enabled=false for Sync runs.",
-            detail={"reason": "rolling_folder", "eventlog_url": eventlog_url},
-        )
+    # A rolling log is a folder of parts: it cannot be one presigned URL, so it is zipped and uploaded.
     prediction_id = create_prediction(
         Platform.AWS_EMR,
         report,
         eventlog_url,
         project_id=project,
-        upload=upload,
+        upload=upload or eventlog_url.endswith("/"),
         client=sync_client,
         s3_client=s3_client,
     ).unwrap()
