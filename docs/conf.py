@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+# autodoc imports the Airflow modules; keep Airflow from creating ~/airflow on the build machine.
+os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="sync-provider-docs-airflow-"))
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
 from sync_provider import __version__  # noqa: E402
 
@@ -35,3 +39,20 @@ html_title = "Sync Computing provider for Apache Airflow"
 html_static_path = ["_static"]
 exclude_patterns = ["_build"]
 suppress_warnings = ["ref.python"]
+
+
+# Sphinx's autodoc copies the class-body annotations of pydantic's own source into
+# ``BaseModel.__annotations__`` when it documents a model's attributes; every pydantic model defined
+# afterwards (Airflow's, when a later page imports Airflow) then fails to build. Undo it each time.
+import pydantic  # noqa: E402
+
+_BASEMODEL_ANNOTATIONS = dict(pydantic.BaseModel.__dict__.get("__annotations__", {}))
+
+
+def _restore_basemodel_annotations(*_: object) -> None:
+    pydantic.BaseModel.__annotations__ = dict(_BASEMODEL_ANNOTATIONS)
+
+
+def setup(app: object) -> None:
+    """Register the pydantic annotation guard."""
+    app.connect("autodoc-process-docstring", _restore_basemodel_annotations)  # type: ignore[attr-defined]

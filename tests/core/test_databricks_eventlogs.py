@@ -84,7 +84,7 @@ def _dbfs_late_delivery(server: LocalDatabricks, client: Any, tmp_path: Path) ->
     reads_before = len(dbx.requests("dbfs/read"))
 
     location = collect_eventlog(
-        api, report, poll=FAST, timeout_s=10, download_dir=tmp_path / "log", dbfs_chunk_bytes=64 * 1024
+        api, report, poll=FAST, timeout_s=10, download_dir=tmp_path / "log", dbfs_chunk_bytes=4 * 1024
     ).unwrap()
 
     assert location.kind == "local" and location.complete and location.problems == []
@@ -96,7 +96,7 @@ def _dbfs_late_delivery(server: LocalDatabricks, client: Any, tmp_path: Path) ->
     assert min(p.modified_ms for p in location.parts) >= report["tasks"][0]["end_time"]
     assert min(p.modified_ms for p in location.parts) > started_ms  # it waited for the late delivery
     assert sorted(p.name for p in Path(location.url).iterdir()) == sorted(names)
-    # Streamed in 64 KiB chunks: more reads than files.
+    # Streamed in 4 KiB chunks: more reads than files.
     assert len(dbx.requests("dbfs/read")) - reads_before > len(names) + 1
     summary = summarize(location.url)
     assert summary.completeness.complete
