@@ -20,7 +20,7 @@ from sync_provider.core.errors import (
     NotFoundError,
     SyncAPIError,
 )
-from sync_provider.core.models import Platform, Preference
+from sync_provider.core.models import Platform, PredictionStatus, Preference
 
 #: Largest part of an unexpected response body quoted in an error message.
 _BODY_EXCERPT = 200
@@ -183,6 +183,14 @@ def project_body(fields: Mapping[str, Any], *, partial: bool) -> dict[str, Any]:
         preference = parse_preference(body["prediction_preference"])
         body["prediction_preference"] = preference.value if preference else None
     return body
+
+
+def parse_status(result: Any) -> tuple[PredictionStatus, str | None]:
+    """Read the result of :data:`PREDICTION_STATUS`: ``(status, Sync's message or None)``."""
+    if isinstance(result, dict):
+        message = result.get("message")
+        return PredictionStatus.parse(str(result.get("status"))), str(message) if message else None
+    return PredictionStatus.parse(str(result)), None
 
 
 def prediction_app_url(prediction_id: str, app_url: str = DEFAULT_APP_URL) -> str:

@@ -189,14 +189,20 @@ def create_prediction(
 @returns_response
 def get_prediction_status(prediction_id: str, *, client: SyncClient | None = None) -> PredictionStatus:
     """Return the prediction's status (``SUCCESS`` and ``FAILURE`` are terminal)."""
-    result = _client(client).request(contract.PREDICTION_STATUS, path_params={"prediction_id": prediction_id})
-    status = result.get("status") if isinstance(result, dict) else result
-    return PredictionStatus.parse(str(status))
+    return _status(_client(client), prediction_id)[0]
 
 
-def _status_message(sync: SyncClient, prediction_id: str) -> str | None:
+@returns_response
+def get_prediction_status_message(
+    prediction_id: str, *, client: SyncClient | None = None
+) -> tuple[PredictionStatus, str | None]:
+    """Return the prediction's status with Sync's message (e.g. why it failed), or ``None``."""
+    return _status(_client(client), prediction_id)
+
+
+def _status(sync: SyncClient, prediction_id: str) -> tuple[PredictionStatus, str | None]:
     result = sync.request(contract.PREDICTION_STATUS, path_params={"prediction_id": prediction_id})
-    return str(result["message"]) if isinstance(result, dict) and result.get("message") else None
+    return contract.parse_status(result)
 
 
 @returns_response
@@ -261,15 +267,15 @@ def wait_for_prediction(
     started = time.monotonic()
     delays = poll.delays()
     while True:
-        status = get_prediction_status(prediction_id, client=sync).unwrap()
+        status, message = _status(sync, prediction_id)
         if on_status is not None:
             on_status(status, time.monotonic() - started)
         if status is PredictionStatus.SUCCESS:
             return get_prediction(prediction_id, pref, client=sync).unwrap()
         if status is PredictionStatus.FAILURE:
-            message = _status_message(sync, prediction_id) or "no reason given"
             raise PredictionError(
-                f"Prediction {prediction_id} failed: {message}", detail={"prediction_id": prediction_id}
+                f"Prediction {prediction_id} failed: {message or 'no reason given'}",
+                detail={"prediction_id": prediction_id},
             )
         if deadline.expired:
             raise PredictionTimeoutError(

@@ -332,13 +332,10 @@ class SyncHook(BaseHook):
 
         :raises AirflowException: with the core's message.
         """
-        try:
-            result = self.get_client().request(
-                contract.PREDICTION_STATUS, path_params={"prediction_id": prediction_id}
-            )
-        except SyncError as exc:
-            raise to_airflow_error(exc) from exc
-        return _parse_status(result)
+        from sync_provider.core import predictions
+
+        response = predictions.get_prediction_status_message(prediction_id, client=self.get_client())
+        return self._unwrap(response)
 
     def get_prediction(self, prediction_id: str, preference: str | None = None) -> Prediction:
         """Fetch a prediction, optionally with only the ``preference`` solution.
@@ -422,7 +419,7 @@ class SyncHook(BaseHook):
         result = await transport.request(
             contract.PREDICTION_STATUS, path_params={"prediction_id": prediction_id}
         )
-        return _parse_status(result)
+        return contract.parse_status(result)
 
     async def aget_prediction(self, prediction_id: str, preference: str | None = None) -> dict[str, Any]:
         """Fetch a prediction as the API's JSON object (async).
@@ -451,13 +448,6 @@ class SyncHook(BaseHook):
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
-
-
-def _parse_status(result: Any) -> tuple[PredictionStatus, str | None]:
-    if isinstance(result, dict):
-        message = result.get("message")
-        return PredictionStatus.parse(str(result.get("status"))), str(message) if message else None
-    return PredictionStatus.parse(str(result)), None
 
 
 class _TokenSlot:

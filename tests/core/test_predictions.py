@@ -190,6 +190,9 @@ def test_failed_prediction_carries_sync_message(
     with pytest.raises(PredictionError, match=f"Prediction {prediction_id} failed: ") as info:
         response.unwrap()
     assert info.value.detail == {"prediction_id": prediction_id}
+    status, message = predictions.get_prediction_status_message(prediction_id, client=sync_client).unwrap()
+    assert status is PredictionStatus.FAILURE
+    assert message and message in info.value.message
 
 
 def test_wait_times_out(sync_client: SyncClient, report: dict[str, Any]) -> None:
