@@ -19,6 +19,8 @@ CORE_MODULES = [
     "sync_provider.core.estimator",
     "sync_provider.core.databricks",
     "sync_provider.core.emr",
+    "sync_provider.core.crossplatform",
+    "sync_provider.core.fingerprint",
 ]
 
 
