@@ -70,7 +70,14 @@ def check_body(body: dict[str, Any], basis_body: dict[str, Any]) -> None:
         assert solution["metrics"]["runtime"] > 0 and solution["metrics"]["cost"] > 0
         text = " ".join(solution["assumptions"])
         assert f"This {preference} solution" in text
-        for phrase in ("recorded durations", "Task counts are fixed", "No memory model", "2026-11-25"):
+        for phrase in (
+            "recorded durations",
+            "Task counts are fixed",
+            "No memory model",
+            "2026-11-25",
+            "recorded executor timeline",
+            "replayed as recorded",
+        ):
             assert phrase in text
     json.dumps(body)
 
@@ -167,7 +174,7 @@ def test_a_real_emr_run_and_its_report() -> None:
     body = ReplayEngine().predict(request)
     check_body(body, BasisEngine().predict(request))
     assert body["basis"]["metrics"]["runtime"] == pytest.approx(49.881 / 60)
-    assert "-1.6 %" in body["basis"]["assumptions"][0]
+    assert "-0.4 %" in body["basis"]["assumptions"][0]  # the replay onto the recorded executor timeline
     for solution in body["solutions"].values():
         validate_run_job_flow(solution["configuration"])
         fleets = solution["configuration"]["Instances"]["InstanceFleets"]

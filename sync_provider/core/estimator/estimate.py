@@ -89,7 +89,8 @@ class Estimate(BaseModel):
 
     :param recorded_runtime_s: the application's recorded duration.
     :param recorded_slots: the most executor cores the log shows at one time.
-    :param replayed_runtime_s: the replay at ``recorded_slots`` (self-consistency check).
+    :param replayed_runtime_s: the replay onto the recorded executor timeline (self-consistency check;
+        see :meth:`~.replay.Replayer.replay_recorded`).
     :param replay_error: ``replayed / recorded - 1``.
     :param basis_vcpus: the basis workers' vCPUs (what candidate factors multiply).
     :param solutions: the chosen candidate per preference.
@@ -145,20 +146,33 @@ def _assumptions(
     on_master = (
         " also runs executors, as in the recorded run." if basis.executors_on_master else " runs no tasks."
     )
+    delays = (
+        f"Delays inside jobs that are not task time and do not depend on the cluster size are replayed as "
+        f"recorded ({replayer.stage_delay_ms / 1000:.1f} s of stage delays in all, overlapping ones "
+        f"included, and {replayer.tail_ms / 1000:.1f} s of job tails): a stage's tasks start only after "
+        "the time its recording shows it waiting with a core idle (DAG and task scheduler delay, "
+        "locality wait), and each job group ends as long after its last task as it did (result handling, "
+        "output commit). Tasks start no earlier than the recorded executor start-up. These delays are "
+        "assumed the same on every candidate."
+        if replayer.recorded_delays
+        else "Delays inside jobs that are not task time (scheduler and locality waits, executor start-up) "
+        "are not replayed."
+    )
     sentences = [
         f"Runtime is predicted by replaying the {replayer.tasks} recorded task attempts with their recorded "
         f"durations (finish minus launch) through the stage dependencies of each of the "
         f"{replayer.job_groups} job groups (jobs that overlapped in time) onto the candidate's executor "
         f"slots, list-scheduled FIFO; the {replayer.driver_ms / 1000:.1f} s the driver spent outside jobs "
         "is added unchanged.",
+        delays,
         (
-            f"Check at the recorded size: replaying onto the recorded {replayer.recorded_slots} executor "
-            f"cores gives {replayed:.1f} s for the recorded {recorded:.1f} s ({error:+.1f} %). "
+            f"Check at the recorded size: replaying onto the recorded executor timeline (executors added "
+            f"and removed as recorded, {replayer.recorded_slots} executor cores at most) gives "
+            f"{replayed:.1f} s for the recorded {recorded:.1f} s ({error:+.1f} %); candidates have a fixed "
+            "number of slots."
             if replayer.recorded_slots
-            else "The event log shows no executor cores: the replay is not checked at the recorded size. "
-        )
-        + "Delays inside jobs that are not task time (scheduler and locality waits, executor start-up) "
-        "are not replayed.",
+            else "The event log shows no executor cores: the replay is not checked at the recorded size."
+        ),
         "Task durations are reused as recorded: every instance type of the family is assumed to have the "
         "same per-core speed, and shuffle, I/O and network times are assumed not to change with the "
         "cluster size.",
@@ -173,7 +187,8 @@ def _assumptions(
         "Runtime is monotone in the slots: greedy list scheduling can get slower with more slots "
         "(Graham's anomalies), so each job group takes the shortest schedule found for any slot count "
         "up to the candidate's among those evaluated (a larger cluster can leave slots idle).",
-        "Cluster start-up and shutdown times are excluded from runtime and cost.",
+        "Cluster start-up and shutdown times are excluded from runtime and cost (before the application "
+        "starts and after it ends, as in the recorded runtime).",
     ]
     if replayer.recorded_slots and replayer.recorded_slots != basis_vcpus:
         sentences.append(
@@ -187,8 +202,8 @@ def _assumptions(
     properties = getattr(summary, "spark_properties", {}) or {}
     if str(properties.get("spark.dynamicAllocation.enabled", "")).lower() == "true":
         sentences.append(
-            "The recorded run used dynamic allocation; the replay assumes a fixed number of slots for the "
-            "whole run."
+            "The recorded run used dynamic allocation: the check at the recorded size follows its executors "
+            "as they were added and removed, but candidates assume a fixed number of slots for the whole run."
         )
     if basis.spot_workers():
         sentences.append(
@@ -239,10 +254,7 @@ def estimate(
     table = price_table
     basis_vcpus = basis.worker_vcpus(table)
     candidates: list[Candidate] = generate_candidates(basis, table, options)
-    slot_counts = [c.slots for c in candidates]
-    if replayer.recorded_slots:
-        slot_counts.append(replayer.recorded_slots)
-    results = replayer.replay(slot_counts)
+    results = replayer.replay(c.slots for c in candidates)
     estimates = []
     for candidate in candidates:
         result = results[candidate.slots]
@@ -273,7 +285,7 @@ def estimate(
             )
         )
     recorded = replayer.recorded_runtime_s
-    replayed = results[replayer.recorded_slots].runtime_s if replayer.recorded_slots else 0.0
+    replayed = replayer.replay_recorded().runtime_s if replayer.recorded_slots else 0.0
     return Estimate(
         application_name=replayer.application_name,
         platform=basis.platform,

@@ -14,20 +14,44 @@ times) works on an :class:`~sync_provider.core.eventlog.EventLogSummary`:
    submission time. A node becomes runnable when its parent stages *that ran in the same group* and
    earlier attempts of the same stage have finished; parents that were skipped or ran in an earlier
    group are done. Root stages are runnable at the start of the group.
-4. **Tasks.** Every task attempt keeps its recorded duration (finish minus launch). Failed and
-   killed attempts and speculative copies are replayed like any other task, because they held a slot
-   in the recorded run; a retry is not made to wait for the attempt it replaces. Tasks are
+4. **Recorded delays** (see :class:`Replayer`'s ``recorded_delays``). Three kinds of time inside a
+   group are not task time and do not depend on the number of slots; they are read from the
+   recording and replayed unchanged:
+
+   * a *stage delay*: from the moment a stage was runnable in the recording (the group's start for
+     a root stage, else its last in-group parent's last task finish) to its first task launch, the
+     time during which the recorded cluster had an idle core. That is the DAG scheduler's
+     submission, the task scheduler's delay and locality waits (``spark.locality.wait``); time in
+     which every core was busy is queueing, which the replay models itself, and is not counted. In
+     the replay a stage's tasks may start only this long after the stage became runnable.
+   * a *group tail*: from the group's last task finish to its end (the driver completing the jobs:
+     result handling, output commit), added to the group's makespan.
+   * *executor start-up*: tasks start no earlier than the recorded first executor registration
+     (``ExecutorAdded``, or an executor's first task launch if earlier), counted from the group's
+     recorded start. It matters only for jobs submitted before the executors came up.
+
+5. **Tasks.** Every task attempt keeps its recorded duration (finish minus launch). Failed and
+   killed attempts and speculative copies are replayed like any other task, because they held a
+   slot in the recorded run; a retry is not made to wait for the attempt it replaces. Tasks are
    list-scheduled: whenever a slot is free, it takes the next task (by task index, then attempt) of
    the runnable stage submitted first (FIFO). One task occupies one slot (one core).
-5. **Monotone runtime.** Greedy list scheduling has Graham's anomalies: one more slot can make a
+6. **Monotone runtime.** Greedy list scheduling has Graham's anomalies: one more slot can make a
    schedule longer. A cluster with ``S`` slots can always run the schedule found for ``S' < S``
    slots (leaving slots idle), so each group's makespan at ``S`` is the smallest greedy makespan
    among the slot counts ``S' <= S`` evaluated in the same call of :meth:`Replayer.replay`. More
-   slots therefore never predict a slower run.
+   slots therefore never predict a slower run. The recorded delays are the same for every slot
+   count, so they keep this property.
+
+:meth:`Replayer.replay` gives a candidate cluster ``S`` slots for the whole run (from executor
+start-up on). :meth:`Replayer.replay_recorded` checks the method on the recorded cluster instead: it
+replays onto the recorded *executor timeline*: each executor's cores become slots when the executor
+was added and stop taking tasks when it was removed (dynamic allocation, lost executors), counted
+from each group's recorded start.
 
 Two lower bounds come with every result: the *critical path* (driver time plus, per group, the
-longest chain of stages weighted by their longest task: the runtime with unlimited slots) and the
-*Amdahl bound* (driver time plus all task time divided by the slots: perfect parallelism).
+longest chain of stages weighted by their stage delay and longest task, plus start-up and tail: the
+runtime with unlimited slots) and the *Amdahl bound* (driver time plus all task time divided by the
+slots: perfect parallelism).
 
 Importing this module is cheap (pydantic and the standard library).
 """
@@ -49,11 +73,14 @@ if TYPE_CHECKING:
 
 __all__ = ["ReplayResult", "Replayer"]
 
+_FOREVER = 1 << 62  # a slot that is never removed
+
 
 class ReplayResult(BaseModel):
     """The replayed runtime of one application on ``slots`` executor slots (times in seconds).
 
-    :param slots: executor slots (cores) replayed onto.
+    :param slots: executor slots (cores) replayed onto (for :meth:`Replayer.replay_recorded`: the
+        most the recorded executor timeline has at one time).
     :param runtime_s: the predicted runtime: driver time plus the monotone makespan of every group.
     :param greedy_runtime_s: the same with each group's plain greedy makespan at ``slots`` (before
         the monotone envelope; equal to ``runtime_s`` unless a Graham anomaly was removed).
@@ -74,10 +101,11 @@ class ReplayResult(BaseModel):
 
 @dataclass(frozen=True, slots=True)
 class _Group:
-    """One job group, prepared once and replayed for every slot count.
+    """One job group, prepared once and replayed for every slot count (times in ms).
 
     Stage ``i`` has priority ``i`` (recorded submission order); every edge goes from a lower to a
-    higher index, so index order is a topological order.
+    higher index, so index order is a topological order. ``delays``, ``tail_ms`` and ``startup_ms``
+    are the recorded delays (all zero without ``recorded_delays``).
     """
 
     start_ms: int
@@ -86,34 +114,42 @@ class _Group:
     children: list[list[int]]
     parent_counts: list[int]
     longest: list[int]
+    delays: list[int]
+    tail_ms: int
+    startup_ms: int
     tasks: int
     work_ms: int
     critical_path_ms: int
 
 
-def _critical_path(longest: list[int], children: list[list[int]]) -> int:
+def _critical_path(
+    longest: list[int], delays: list[int], children: list[list[int]], has_tasks: list[bool], startup: int
+) -> int:
+    """Return the makespan with unlimited slots (tail excluded)."""
     ready = [0] * len(longest)
     best = 0
     for i, weight in enumerate(longest):
-        finish = ready[i] + weight
+        finish = max(ready[i] + delays[i], startup) + weight if has_tasks[i] else ready[i]
         best = max(best, finish)
         for child in children[i]:
             ready[child] = max(ready[child], finish)
     return best
 
 
-def _simulate(group: _Group, slots: int) -> int:
-    """Return the greedy list-scheduling makespan of ``group`` on ``slots`` slots, in ms."""
-    if slots >= group.tasks:
-        # Every task starts as soon as its stage is runnable: the critical path.
-        return group.critical_path_ms
+def _simulate(group: _Group, free: list[tuple[int, int]]) -> int:
+    """Return the greedy list-scheduling makespan of ``group`` in ms (tail excluded).
+
+    :param free: one ``(free from, live until)`` pair per slot, relative to the group's start, as a
+        heap. A task may start on a slot only before its ``live until``; the last slot left is
+        kept regardless, so that every task can run.
+    """
     durations = group.durations
     children = group.children
+    delays = group.delays
     waiting = list(group.parent_counts)
     ready_at = [0] * len(durations)
     finish = [0] * len(durations)
     next_task = [0] * len(durations)
-    free = [0] * slots  # a heap of the times the slots become free
     runnable: list[int] = []  # heap of stage indices runnable now
     upcoming: list[tuple[int, int]] = []  # heap of (runnable at, stage index)
     makespan = 0
@@ -131,33 +167,37 @@ def _simulate(group: _Group, slots: int) -> int:
                 waiting[child] -= 1
                 if waiting[child] == 0:
                     if durations[child]:
-                        heapq.heappush(upcoming, (ready_at[child], child))
+                        heapq.heappush(upcoming, (ready_at[child] + delays[child], child))
                     else:
                         finish[child] = ready_at[child]
                         stack.append(child)
 
     for stage in [i for i, count in enumerate(waiting) if count == 0]:  # roots, before any release
         if durations[stage]:
-            heapq.heappush(upcoming, (0, stage))
+            heapq.heappush(upcoming, (delays[stage], stage))
         else:
             release(stage)
     left = group.tasks
     heappush, heappop, heapreplace = heapq.heappush, heapq.heappop, heapq.heapreplace
     now = 0  # no task starts earlier: nothing can become runnable before it
     while left:
-        start = max(free[0], now)
+        slot_free, live_until = free[0]
+        start = slot_free if slot_free > now else now
         while upcoming and upcoming[0][0] <= start:
             heappush(runnable, heappop(upcoming)[1])
         if not runnable:
             start = upcoming[0][0]  # every free slot idles until the next stage is runnable
             while upcoming and upcoming[0][0] <= start:
                 heappush(runnable, heappop(upcoming)[1])
+        if start >= live_until and len(free) > 1:
+            heappop(free)  # the slot's executor was removed before it could take this task
+            continue
         now = start
         stage = runnable[0]
         tasks = durations[stage]
         index = next_task[stage]
         end = start + tasks[index]
-        heapreplace(free, end)
+        heapreplace(free, (end, live_until))
         finish[stage] = max(finish[stage], end)
         index += 1
         next_task[stage] = index
@@ -178,19 +218,59 @@ def _merge(intervals: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
     return [(start, end) for start, end in merged]
 
 
+class _IdleTime:
+    """When the recorded cluster had at least one idle core (cores minus running tasks > 0)."""
+
+    def __init__(self, deltas: dict[int, int]) -> None:
+        self.times: list[int] = []
+        self.idle: list[bool] = []
+        self.cumulative: list[int] = []  # idle ms before times[i]
+        level = total = 0
+        for time in sorted(deltas):
+            if self.times:
+                total += (time - self.times[-1]) * self.idle[-1]
+            level += deltas[time]
+            self.times.append(time)
+            self.idle.append(level > 0)
+            self.cumulative.append(total)
+
+    def _before(self, time: int) -> int:
+        i = bisect_right(self.times, time) - 1
+        if i < 0:
+            return 0
+        return self.cumulative[i] + (time - self.times[i]) * self.idle[i]
+
+    def between(self, start: int, end: int) -> int:
+        """Return the idle milliseconds in ``[start, end]`` (0 when ``end <= start``)."""
+        return self._before(end) - self._before(start) if end > start else 0
+
+
+def _max_concurrency(intervals: list[tuple[int, int]]) -> int:
+    events = sorted([(start, 1) for start, _ in intervals] + [(end, -1) for _, end in intervals])
+    level = best = 0
+    for _, delta in events:  # at equal times a finish (-1) sorts before a launch (+1)
+        level += delta
+        best = max(best, level)
+    return best
+
+
 class Replayer:
     """Replays one application's recorded tasks onto candidate slot counts.
 
-    Built once per event log (stage task lists and dependencies are prepared here) and reused for
-    every slot count.
+    Built once per event log (stage task lists, dependencies and recorded delays are prepared here)
+    and reused for every slot count.
 
     :param summary: the application's event-log summary.
+    :param recorded_delays: replay the recorded delays that do not depend on the cluster size (stage
+        delays, group tails, executor start-up; see the module documentation). ``False`` gives the
+        plain list schedule of the task durations.
     :raises InvalidInputError: the summary has no application span (no start or no events).
     """
 
-    def __init__(self, summary: EventLogSummary) -> None:
+    def __init__(self, summary: EventLogSummary, *, recorded_delays: bool = True) -> None:
         self.application_name = summary.application_name
         self.recorded_slots = summary.max_concurrent_cores()
+        self.recorded_delays = recorded_delays
         if summary.duration_s is None or summary.start_time_ms is None:
             raise InvalidInputError(
                 "The event log gives no application span (no ApplicationStart, or no events after it), "
@@ -212,6 +292,11 @@ class Replayer:
             rows.setdefault((stage_id, stage_attempt), []).append(
                 (index, attempt, launch, max(0, finish - launch))
             )
+
+        # The recorded executor timeline, and when the recorded cluster had an idle core.
+        self.executor_cores = self._executor_timeline(summary, columns[4], columns[5])
+        idle = self._idle_time(columns[4], columns[5])
+        first_live = min((start for start, _, _ in self.executor_cores), default=None)
 
         # Stage attempts that ran, with their intervals and parents.
         nodes: dict[tuple[int, int], tuple[int, int, list[int]]] = {}
@@ -252,14 +337,30 @@ class Replayer:
             children: list[list[int]] = [[] for _ in group_members]
             parent_counts = [0] * len(group_members)
             durations: list[list[int]] = []
+            delays = [0] * len(group_members)
+            recorded_finish = [start] * len(group_members)  # last task finish, as recorded
+            last_finish = start
             for i, (_start, stage_id, _attempt, key) in enumerate(group_members):
                 parents = {p for parent_id in nodes[key][2] for p in by_stage.get(parent_id, ()) if p < i}
                 parents.update(p for p in by_stage[stage_id] if p < i)  # earlier attempts
                 for parent in parents:
                     children[parent].append(i)
                 parent_counts[i] = len(parents)
-                durations.append([row[3] for row in sorted(rows.get(key, []))])
+                own = sorted(rows.get(key, []))
+                durations.append([row[3] for row in own])
+                ready = max([start, *(recorded_finish[p] for p in parents)])
+                if own:
+                    recorded_finish[i] = max(row[2] + row[3] for row in own)
+                    last_finish = max(last_finish, recorded_finish[i])
+                    delays[i] = idle.between(ready, min(row[2] for row in own))
+                else:
+                    recorded_finish[i] = ready
+            tail = end - last_finish
+            startup = 0 if first_live is None else max(0, first_live - start)
+            if not recorded_delays:
+                delays, tail, startup = [0] * len(group_members), 0, 0
             longest = [max(d, default=0) for d in durations]
+            has_tasks = [bool(d) for d in durations]
             self.groups.append(
                 _Group(
                     start_ms=start,
@@ -268,9 +369,12 @@ class Replayer:
                     children=children,
                     parent_counts=parent_counts,
                     longest=longest,
+                    delays=delays,
+                    tail_ms=tail,
+                    startup_ms=startup,
                     tasks=sum(len(d) for d in durations),
                     work_ms=sum(sum(d) for d in durations),
-                    critical_path_ms=_critical_path(longest, children),
+                    critical_path_ms=_critical_path(longest, delays, children, has_tasks, startup) + tail,
                 )
             )
         inside = sum(max(0, min(end, app_end) - max(start, app_start)) for start, end in spans)
@@ -278,14 +382,76 @@ class Replayer:
         self.tasks = len(tasks)
         self.work_ms = sum(group.work_ms for group in self.groups)
         self.critical_path_ms = self.driver_ms + sum(group.critical_path_ms for group in self.groups)
+        self.stage_delay_ms = sum(sum(group.delays) for group in self.groups)
+        self.tail_ms = sum(group.tail_ms for group in self.groups)
+
+    @staticmethod
+    def _executor_timeline(
+        summary: EventLogSummary, launches: list[int], finishes: list[int]
+    ) -> list[tuple[int, int, int]]:
+        """Return ``(live from, live until, cores)`` per executor, in ms.
+
+        An executor is live from its ExecutorAdded (the application start if not logged) until its
+        ExecutorRemoved (never, if not logged), widened to cover the tasks it ran: a log whose
+        executor events disagree with its tasks is corrected by the tasks. Executors that ran tasks
+        without an ExecutorAdded event (or with no cores) count as many cores as they ran tasks at
+        once.
+        """
+        ran: dict[str, list[tuple[int, int]]] = {}
+        for executor_id, launch, finish in zip(
+            summary.tasks.column("executor_id"), launches, finishes, strict=True
+        ):
+            ran.setdefault(executor_id, []).append((launch, max(launch, finish)))
+        app_start = summary.start_time_ms or 0
+        timeline: list[tuple[int, int, int]] = []
+        known: set[str] = set()
+        for executor in summary.executors:
+            if executor.total_cores <= 0:
+                continue
+            known.add(executor.executor_id)
+            own = ran.get(executor.executor_id, [])
+            start = executor.added_ms if executor.added_ms is not None else app_start
+            until = executor.removed_ms if executor.removed_ms is not None else _FOREVER
+            if own:
+                start = min(start, *(launch for launch, _ in own))
+                until = max(until, *(finish for _, finish in own))
+            timeline.append((start, until, executor.total_cores))
+        for executor_id, own in ran.items():
+            if executor_id not in known:
+                start = min(launch for launch, _ in own)
+                until = max(finish for _, finish in own)
+                timeline.append((start, until, max(1, _max_concurrency(own))))
+        timeline.sort()
+        return timeline
+
+    def _idle_time(self, launches: list[int], finishes: list[int]) -> _IdleTime:
+        deltas: dict[int, int] = {}
+        for launch, finish in zip(launches, finishes, strict=True):
+            if finish > launch:
+                deltas[launch] = deltas.get(launch, 0) - 1
+                deltas[finish] = deltas.get(finish, 0) + 1
+        for start, until, cores in self.executor_cores:
+            deltas[start] = deltas.get(start, 0) + cores
+            if until != _FOREVER:
+                deltas[until] = deltas.get(until, 0) - cores
+        return _IdleTime(deltas)
 
     @property
     def job_groups(self) -> int:
         """Number of job groups."""
         return len(self.groups)
 
+    def _constant(self, group: _Group, count: int) -> int:
+        if count >= group.tasks:
+            # Every task starts as soon as its stage is runnable: the critical path.
+            return group.critical_path_ms
+        free = [(group.startup_ms, _FOREVER)] * count
+        return _simulate(group, free) + group.tail_ms
+
     def replay(self, slots: Iterable[int]) -> dict[int, ReplayResult]:
         """Replay onto each slot count; runtimes are monotone over the counts given together.
+
+        Every count is a constant number of slots, available from the recorded executor start-up on.
 
         :param slots: slot counts (each >= 1).
         :raises InvalidInputError: a slot count below 1.
@@ -299,20 +465,13 @@ class Replayer:
         for count in counts:
             greedy_ms = monotone_ms = self.driver_ms
             for g, group in enumerate(self.groups):
-                makespan = _simulate(group, count)
+                makespan = self._constant(group, count)
                 previous = best[g]
                 kept = makespan if previous is None or makespan < previous else previous
                 best[g] = kept
                 greedy_ms += makespan
                 monotone_ms += kept
-            results[count] = ReplayResult(
-                slots=count,
-                runtime_s=monotone_ms / 1000.0,
-                greedy_runtime_s=greedy_ms / 1000.0,
-                driver_s=self.driver_ms / 1000.0,
-                critical_path_s=self.critical_path_ms / 1000.0,
-                amdahl_s=(self.driver_ms + self.work_ms / count) / 1000.0,
-            )
+            results[count] = self._result(count, greedy_ms, monotone_ms)
         return results
 
     def runtime(self, slots: int) -> ReplayResult:
@@ -321,3 +480,43 @@ class Replayer:
         :param slots: slot count (>= 1).
         """
         return self.replay([slots])[slots]
+
+    def replay_recorded(self) -> ReplayResult:
+        """Replay onto the recorded executor timeline: the self-check of the method.
+
+        Each executor's cores are slots from the time it was added until it was removed, as recorded,
+        relative to each group's recorded start (a task can only start on a live executor; one
+        that is running when its executor is removed runs to its end). ``slots`` in the result is
+        the most cores the recording has at one time.
+
+        :raises InvalidInputError: the log shows no executor cores.
+        """
+        if not self.executor_cores or not self.recorded_slots:
+            raise InvalidInputError("The event log shows no executor cores: there is no recorded timeline.")
+        total = self.driver_ms
+        for group in self.groups:
+            if not group.tasks:
+                total += group.critical_path_ms
+                continue
+            offset = group.start_ms
+            free = [
+                (max(0, start - offset), until - offset if until != _FOREVER else _FOREVER)
+                for start, until, cores in self.executor_cores
+                if until > offset
+                for _ in range(cores)
+            ]
+            if not free:  # no executor is live at or after the group (inconsistent log): keep them all
+                free = [(0, _FOREVER) for _, _, cores in self.executor_cores for _ in range(cores)]
+            heapq.heapify(free)
+            total += _simulate(group, free) + group.tail_ms
+        return self._result(self.recorded_slots, total, total)
+
+    def _result(self, count: int, greedy_ms: int, monotone_ms: int) -> ReplayResult:
+        return ReplayResult(
+            slots=count,
+            runtime_s=monotone_ms / 1000.0,
+            greedy_runtime_s=greedy_ms / 1000.0,
+            driver_s=self.driver_ms / 1000.0,
+            critical_path_s=self.critical_path_ms / 1000.0,
+            amdahl_s=(self.driver_ms + self.work_ms / count) / 1000.0,
+        )
