@@ -24,14 +24,32 @@ def get_provider_info() -> dict[str, Any]:
             {
                 "integration-name": _INTEGRATION,
                 "external-doc-url": "https://docs.synccomputing.com/",
-                "how-to-guide": ["/docs/operators/predictions.rst"],
+                "how-to-guide": [
+                    "/docs/operators/predictions.rst",
+                    "/docs/operators/emr.rst",
+                ],
                 "tags": ["service"],
             }
         ],
-        "operators": [{"integration-name": _INTEGRATION, "python-modules": ["sync_provider.operators.sync"]}],
-        "sensors": [{"integration-name": _INTEGRATION, "python-modules": ["sync_provider.sensors.sync"]}],
+        "operators": [
+            {
+                "integration-name": _INTEGRATION,
+                "python-modules": ["sync_provider.operators.sync", "sync_provider.operators.emr"],
+            }
+        ],
+        "sensors": [
+            {
+                "integration-name": _INTEGRATION,
+                "python-modules": ["sync_provider.sensors.sync", "sync_provider.sensors.emr"],
+            }
+        ],
         "hooks": [{"integration-name": _INTEGRATION, "python-modules": ["sync_provider.hooks.sync"]}],
-        "triggers": [{"integration-name": _INTEGRATION, "python-modules": ["sync_provider.triggers.sync"]}],
+        "triggers": [
+            {
+                "integration-name": _INTEGRATION,
+                "python-modules": ["sync_provider.triggers.sync", "sync_provider.triggers.emr"],
+            }
+        ],
         "connection-types": [
             {
                 "connection-type": "sync",
@@ -66,5 +84,8 @@ def get_provider_info() -> dict[str, Any]:
                 },
             }
         ],
-        "extra-links": ["sync_provider.links.sync.SyncPredictionLink"],
+        "extra-links": [
+            "sync_provider.links.sync.SyncPredictionLink",
+            "sync_provider.links.emr.SyncEmrClusterLink",
+        ],
     }

@@ -5,14 +5,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+_ROLE_ORDER = {"MASTER": 0, "CORE": 1, "TASK": 2}
+
+
+def _by_role(items: Any, key: str) -> list[Mapping[str, Any]]:
+    """Node groups in a stable order (master, core, task) whatever the input order."""
+    return sorted(items or [], key=lambda item: _ROLE_ORDER.get(str(item.get(key, "")).upper(), 3))
+
 
 def _emr_nodes(instances: Mapping[str, Any]) -> list[str]:
     parts: list[str] = []
-    for group in instances.get("InstanceGroups") or []:
+    for group in _by_role(instances.get("InstanceGroups"), "InstanceRole"):
         role = str(group.get("InstanceRole", "?")).lower()
         market = " spot" if group.get("Market") == "SPOT" else ""
         parts.append(f"{group.get('InstanceCount', '?')}x {group.get('InstanceType', '?')} {role}{market}")
-    for fleet in instances.get("InstanceFleets") or []:
+    for fleet in _by_role(instances.get("InstanceFleets"), "InstanceFleetType"):
         role = str(fleet.get("InstanceFleetType", "?")).lower()
         types = "/".join(str(c.get("InstanceType", "?")) for c in fleet.get("InstanceTypeConfigs") or [])
         on_demand = int(fleet.get("TargetOnDemandCapacity") or 0)
