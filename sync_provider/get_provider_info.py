@@ -27,6 +27,7 @@ def get_provider_info() -> dict[str, Any]:
                 "how-to-guide": [
                     "/docs/operators/predictions.rst",
                     "/docs/operators/emr.rst",
+                    "/docs/operators/databricks.rst",
                 ],
                 "tags": ["service"],
             }
@@ -34,20 +35,37 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": _INTEGRATION,
-                "python-modules": ["sync_provider.operators.sync", "sync_provider.operators.emr"],
+                "python-modules": [
+                    "sync_provider.operators.sync",
+                    "sync_provider.operators.emr",
+                    "sync_provider.operators.databricks",
+                ],
             }
         ],
         "sensors": [
             {
                 "integration-name": _INTEGRATION,
-                "python-modules": ["sync_provider.sensors.sync", "sync_provider.sensors.emr"],
+                "python-modules": [
+                    "sync_provider.sensors.sync",
+                    "sync_provider.sensors.emr",
+                    "sync_provider.sensors.databricks",
+                ],
             }
         ],
-        "hooks": [{"integration-name": _INTEGRATION, "python-modules": ["sync_provider.hooks.sync"]}],
+        "hooks": [
+            {
+                "integration-name": _INTEGRATION,
+                "python-modules": ["sync_provider.hooks.sync", "sync_provider.hooks.databricks"],
+            }
+        ],
         "triggers": [
             {
                 "integration-name": _INTEGRATION,
-                "python-modules": ["sync_provider.triggers.sync", "sync_provider.triggers.emr"],
+                "python-modules": [
+                    "sync_provider.triggers.sync",
+                    "sync_provider.triggers.emr",
+                    "sync_provider.triggers.databricks",
+                ],
             }
         ],
         "connection-types": [
@@ -87,5 +105,6 @@ def get_provider_info() -> dict[str, Any]:
         "extra-links": [
             "sync_provider.links.sync.SyncPredictionLink",
             "sync_provider.links.emr.SyncEmrClusterLink",
+            "sync_provider.links.databricks.SyncDatabricksRunLink",
         ],
     }

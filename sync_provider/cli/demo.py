@@ -1,9 +1,11 @@
-"""``make demo``: a prediction made end to end on this machine, with no account anywhere.
+"""``make demo``: the closed loop run end to end on this machine, with no account anywhere.
 
-It starts the local Sync API stand-in on a loopback port, writes a generated Spark event log and a
-matching EMR cluster report, creates a prediction through :mod:`sync_provider.core` (uploading the
-log through the presigned POST), waits for it and prints the result as a table. Nothing is left
-running and nothing is written outside a temporary folder.
+By default it runs the EMR loop and then the Databricks loop: each runs an example DAG with
+``airflow dags test`` against local stand-ins (AWS simulator or Databricks stand-in, and the Sync API
+stand-in), launching a run, recording it as a Sync prediction, launching the next run from the
+prediction and comparing predicted with recorded runtime and cost. ``--only prediction`` runs the
+quick core-only part: a generated event log uploaded as a prediction and printed as a table.
+Nothing is left running and nothing is written outside a temporary folder.
 """
 
 from __future__ import annotations
@@ -64,19 +66,43 @@ def run(workdir: Path, *, quiet: bool = False) -> int:
     return 0
 
 
+PARTS = ("emr", "databricks", "prediction")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m sync_provider.cli.demo``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--quiet", action="store_true", help="print only the result table")
+    parser.add_argument("--quiet", action="store_true", help="print only the result tables")
+    parser.add_argument(
+        "--only",
+        choices=PARTS,
+        action="append",
+        help="run only this part (repeatable); default emr, databricks",
+    )
     args = parser.parse_args(argv)
     from sync_provider.core.errors import SyncError
 
-    with tempfile.TemporaryDirectory(prefix="sync-demo-") as tmp:
-        try:
-            return run(Path(tmp), quiet=args.quiet)
-        except SyncError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
+    parts = args.only or ["emr", "databricks"]
+    worst = 0
+    for part in parts:
+        print(f"\n=== {part} ===\n", flush=True)
+        with tempfile.TemporaryDirectory(prefix=f"sync-demo-{part}-") as tmp:
+            try:
+                if part == "emr":
+                    from sync_provider.cli import demo_emr
+
+                    code = demo_emr.run(Path(tmp), quiet=args.quiet)
+                elif part == "databricks":
+                    from sync_provider.cli import demo_databricks
+
+                    code = demo_databricks.run(Path(tmp), quiet=args.quiet)
+                else:
+                    code = run(Path(tmp), quiet=args.quiet)
+            except SyncError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                code = 1
+        worst = max(worst, code)
+    return worst
 
 
 if __name__ == "__main__":

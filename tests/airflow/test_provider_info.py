@@ -78,8 +78,14 @@ def test_listed_classes_import_and_agree() -> None:
     assert hook.conn_type == connection["connection-type"] == "sync"  # type: ignore[attr-defined]
     assert hook.hook_name == connection["hook-name"]  # type: ignore[attr-defined]
     assert hook.default_conn_name == "sync_default"  # type: ignore[attr-defined]
+    from airflow.sdk import BaseOperatorLink
+
+    names = set()
     for link in info["extra-links"]:
-        assert _import_class(link)().name == "Sync Prediction"
+        instance = _import_class(link)()
+        assert isinstance(instance, BaseOperatorLink)
+        names.add(instance.name)
+    assert names == {"Sync Prediction", "EMR Cluster (Sync)", "Databricks Run"}
 
 
 def test_hook_python_field_behaviour_matches_the_declared_one() -> None:
