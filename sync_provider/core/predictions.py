@@ -21,6 +21,7 @@ from sync_provider.core.errors import (
     InvalidInputError,
     PredictionError,
     PredictionTimeoutError,
+    StorageError,
     SyncError,
 )
 from sync_provider.core.models import (
@@ -30,6 +31,7 @@ from sync_provider.core.models import (
     PredictionStatus,
     Preference,
     Response,
+    UploadDetails,
 )
 
 log = logging.getLogger(__name__)
@@ -116,6 +118,39 @@ def create_prediction_from_url(
     return created.prediction_id
 
 
+#: Attempts of the presigned POST (the same object key: repeating it cannot duplicate anything).
+UPLOAD_ATTEMPTS = 4
+UPLOAD_BACKOFF = Backoff(initial=1.0, maximum=8.0, factor=2.0, jitter=0.2)
+
+
+def _retry_upload(
+    first: StorageError,
+    details: UploadDetails,
+    eventlog: str | os.PathLike[str],
+    prediction_id: str,
+    *,
+    s3_client: Any,
+    sleep: Callable[[float], None],
+) -> None:
+    """Repeat a failed presigned POST (re-opening the source) while the failure is retryable."""
+    error = first
+    delays = UPLOAD_BACKOFF.delays()
+    for attempt in range(2, UPLOAD_ATTEMPTS + 1):
+        if not (isinstance(error.detail, dict) and error.detail.get("retryable")):
+            break
+        log.warning("Event-log upload for prediction %s failed (%s); try %d", prediction_id, error, attempt)
+        sleep(next(delays))
+        try:
+            with storage.open_upload_source(eventlog, s3_client=s3_client) as (filename, stream):
+                storage.upload_to_presigned_post(details, filename, stream)
+            return
+        except StorageError as exc:
+            error = exc
+    error.detail = {"prediction_id": prediction_id}
+    error.message += f" Prediction {prediction_id} was created without its event log."
+    raise error
+
+
 @returns_response
 def create_prediction_with_upload(
     platform: Platform | str,
@@ -125,12 +160,16 @@ def create_prediction_with_upload(
     project_id: str | None = None,
     client: SyncClient | None = None,
     s3_client: Any = None,
+    upload_sleep: Callable[[float], None] = time.sleep,
 ) -> str:
     """Create a prediction and upload its event log through the presigned POST Sync returns.
 
     The log (a local file or folder, or an ``s3://`` object) is streamed, never read whole into
     memory; a folder is zipped first. The source is opened before the prediction is created, so
     a missing file creates nothing.
+
+    A failed upload (connection error, 429 or 5xx) is repeated up to ``UPLOAD_ATTEMPTS`` times
+    with backoff: the presigned POST writes one object key, so repeating it duplicates nothing.
 
     :raises StorageError: when the upload is not answered with HTTP 204; the error's ``detail``
         holds the prediction id that was created without a log.
@@ -146,12 +185,13 @@ def create_prediction_with_upload(
                 f"Prediction {created.prediction_id} was created but the API sent no upload details.",
                 detail={"prediction_id": created.prediction_id},
             )
+        details = created.upload_details
         try:
-            storage.upload_to_presigned_post(created.upload_details, filename, stream)
-        except SyncError as exc:
-            exc.detail = {"prediction_id": created.prediction_id}
-            exc.message += f" Prediction {created.prediction_id} was created without its event log."
-            raise
+            storage.upload_to_presigned_post(details, filename, stream)
+        except StorageError as first:
+            _retry_upload(
+                first, details, eventlog, created.prediction_id, s3_client=s3_client, sleep=upload_sleep
+            )
     log.info("Created Sync prediction %s and uploaded %s", created.prediction_id, filename)
     return created.prediction_id
 

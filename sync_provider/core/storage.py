@@ -282,12 +282,14 @@ def upload_to_presigned_post(
         )
     except requests.RequestException as exc:
         raise StorageError(
-            f"Uploading the event log to {target.scheme}://{target.netloc} failed ({type(exc).__name__})."
+            f"Uploading the event log to {target.scheme}://{target.netloc} failed ({type(exc).__name__}).",
+            detail={"retryable": True},
         ) from None
     if response.status_code != contract.UPLOAD_SUCCESS_STATUS:
         raise StorageError(
             f"Uploading the event log to {target.scheme}://{target.netloc} failed: HTTP "
-            f"{response.status_code} (expected {contract.UPLOAD_SUCCESS_STATUS})."
+            f"{response.status_code} (expected {contract.UPLOAD_SUCCESS_STATUS}).",
+            detail={"retryable": response.status_code == 429 or response.status_code >= 500},
         )
     log.info("Uploaded event log %s to %s://%s", filename, target.scheme, target.netloc)
 

@@ -298,3 +298,33 @@ def test_s3_folder_is_uploaded_as_a_zip(
     ).unwrap()
     assert predictions.wait_for_prediction(prediction_id, client=sync_client, poll=FAST, timeout_s=30).ok
     assert sync_server.stats.uploads_received == 1
+
+
+def test_failed_upload_is_repeated_until_it_lands(
+    sync_server: Any, sync_client: SyncClient, eventlog: Path, report: dict[str, Any]
+) -> None:
+    sync_server.faults.add("POST /_uploads", status=503, times=2)
+    slept: list[float] = []
+    prediction_id = predictions.create_prediction_with_upload(
+        "aws-emr", report, eventlog, client=sync_client, upload_sleep=slept.append
+    ).unwrap()
+    assert len(slept) == 2
+    assert sync_server.stats.uploads_received == 1
+    assert predictions.wait_for_prediction(prediction_id, client=sync_client, poll=FAST, timeout_s=30).ok
+
+
+def test_refused_upload_is_not_repeated_and_names_the_orphan(
+    sync_server: Any, sync_client: SyncClient, eventlog: Path, report: dict[str, Any]
+) -> None:
+    sync_server.faults.add("POST /_uploads", status=403)
+    slept: list[float] = []
+    response = predictions.create_prediction_with_upload(
+        "aws-emr", report, eventlog, client=sync_client, upload_sleep=slept.append
+    )
+    assert slept == []
+    assert response.error is not None and "HTTP 403" in response.error.message
+    (created,) = sync_server.predictions()
+    assert response.error.detail == {"prediction_id": created["prediction_id"]}
+    assert (
+        f"Prediction {created['prediction_id']} was created without its event log" in response.error.message
+    )

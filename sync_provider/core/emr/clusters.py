@@ -116,6 +116,86 @@ def find_cluster_by_run_id(
     return _find(emr_client, run_id, created_after, include_terminated)
 
 
+_NO_REPLAY_ID = "sync-provider-never-replay-runjobflow"
+#: How long to look for the cluster of a RunJobFlow whose answer was lost (ListClusters may lag).
+LOST_LAUNCH_LOOKUP_S = 30.0
+
+
+class _LostLaunchError(Exception):
+    """RunJobFlow reached AWS but its answer was lost; AWS may have started the cluster."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _never_replay_run_job_flow(
+    caught_exception: Exception | None = None, response: Any = None, **_: Any
+) -> None:
+    """botocore ``needs-retry`` handler for RunJobFlow, which has no idempotency token.
+
+    botocore repeats a call after a read timeout, a dropped connection or a 5xx, any of which may
+    come *after* EMR started the cluster: a repeat would start a second, paid cluster. This handler
+    lets botocore repeat only what cannot have been acted on (the connection could not be opened,
+    or EMR throttled the call) and otherwise stops the call, so that the caller can look for the
+    cluster by its ``sync:run-id`` tag instead.
+    """
+    from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError
+
+    if caught_exception is not None:
+        if isinstance(caught_exception, EndpointConnectionError | ConnectTimeoutError):
+            return
+        raise _LostLaunchError(type(caught_exception).__name__)
+    status = response[0].status_code if isinstance(response, tuple) and response else None
+    if isinstance(status, int) and status >= 500:
+        raise _LostLaunchError(f"HTTP {status}")
+
+
+def _guard(emr_client: Any) -> None:
+    events = getattr(getattr(emr_client, "meta", None), "events", None)
+    if events is not None:
+        events.register_first(
+            "needs-retry.emr.RunJobFlow", _never_replay_run_job_flow, unique_id=_NO_REPLAY_ID
+        )
+
+
+def _start_cluster(emr_client: Any, prepared: Any, sleep: Callable[[float], None]) -> tuple[str, bool]:
+    """RunJobFlow without blind repeats; returns ``(cluster id, attached)``."""
+    _guard(emr_client)
+    try:
+        response = emr_call(emr_client, "run_job_flow", f"run {prepared.run_id}", **prepared.request)
+    except EMRError as exc:
+        # emr_call wraps every failure; the guard's marker is the wrapped exception's context.
+        lost = exc.__context__
+        if not isinstance(lost, _LostLaunchError):
+            raise
+        deadline = Deadline(LOST_LAUNCH_LOOKUP_S)
+        delays = Backoff(initial=1.0, maximum=5.0).delays()
+        while True:
+            found = _find(emr_client, prepared.run_id, None, False)
+            if found:
+                log.warning(
+                    "EMR RunJobFlow's answer for run %s was lost (%s); found its cluster %s by tag",
+                    prepared.run_id,
+                    lost.reason,
+                    found,
+                )
+                return found, True
+            if deadline.expired:
+                raise EMRError(
+                    f"EMR RunJobFlow for run {prepared.run_id} may have reached AWS but its answer was "
+                    f"lost ({lost.reason}), and no cluster tagged {RUN_TAG}={prepared.run_id} appeared "
+                    f"within {LOST_LAUNCH_LOOKUP_S:g} s. It was not repeated, so that no second cluster "
+                    "starts; retry the task: it re-attaches if the cluster shows up, else launches.",
+                    detail={"reason": "lost_response", "run_id": prepared.run_id},
+                ) from None
+            sleep(deadline.clip(next(delays)))
+    cluster_id = response.get("JobFlowId")
+    if not isinstance(cluster_id, str) or not cluster_id:
+        raise EMRError(f"EMR RunJobFlow for run {prepared.run_id} returned no JobFlowId.")
+    return cluster_id, False
+
+
 @returns_response
 def launch_job_flow(
     emr_client: Any,
@@ -127,6 +207,7 @@ def launch_job_flow(
     run_id: str | None = None,
     attach_existing: bool = True,
     now: datetime | None = None,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> LaunchedRun:
     """Prepare, validate, create the run folder, and start the cluster with RunJobFlow.
 
@@ -134,6 +215,10 @@ def launch_job_flow(
     or already tagged on the request) and ``attach_existing`` is set, a non-terminated cluster of
     that run is returned (``attached=True``) instead of starting a second one, so a retried task
     does not launch twice.
+
+    RunJobFlow has no idempotency token, so it is never repeated blindly: when its answer is lost
+    (read timeout, dropped connection, 5xx) the cluster is looked up by its ``sync:run-id`` tag
+    instead (botocore's own retries are switched off for this case on ``emr_client``).
 
     :param emr_client: a boto3 EMR client (its region is where the cluster starts).
     :param s3_client: a boto3 S3 client.
@@ -143,6 +228,7 @@ def launch_job_flow(
     :param run_id: the run id (default: the request's ``sync:run-id`` tag, else a new UUID4).
     :param attach_existing: look for a running cluster of this run first.
     :param now: time of the run folder (default: now).
+    :param sleep: used between look-ups after a lost answer (tests pass a fake).
     :raises InvalidInputError: listing every problem of the request.
     :raises StorageError: when the run folder cannot be written.
     :raises EMRError: when RunJobFlow fails.
@@ -167,10 +253,7 @@ def launch_job_flow(
                 attached=True,
             )
     create_run_folder(s3_client, prepared).unwrap()
-    response = emr_call(emr_client, "run_job_flow", f"run {prepared.run_id}", **prepared.request)
-    cluster_id = response.get("JobFlowId")
-    if not isinstance(cluster_id, str) or not cluster_id:
-        raise EMRError(f"EMR RunJobFlow for run {prepared.run_id} returned no JobFlowId.")
+    cluster_id, attached = _start_cluster(emr_client, prepared, sleep)
     log.info("Started EMR cluster %s for run %s (%s)", cluster_id, prepared.run_id, prepared.run_prefix)
     return LaunchedRun(
         cluster_id=cluster_id,
@@ -179,6 +262,7 @@ def launch_job_flow(
         run_prefix=prepared.run_prefix,
         eventlog_dir=prepared.eventlog_dir,
         region=region,
+        attached=attached,
     )
 
 
