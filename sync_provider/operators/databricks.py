@@ -18,7 +18,7 @@ import time
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from airflow.sdk import BaseOperator, conf
 from airflow.sdk.exceptions import AirflowException
@@ -31,11 +31,14 @@ from sync_provider.hooks.databricks import DEFAULT_DATABRICKS_CONN_ID, Databrick
 from sync_provider.hooks.sync import DEFER_TIMEOUT_GRACE_S, SyncHook, to_airflow_error
 from sync_provider.links.databricks import SyncDatabricksRunLink
 from sync_provider.links.sync import SyncPredictionLink
+from sync_provider.operators._launch import check_on_code_change, cross_platform_refusal, unwrap
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from sync_provider.core.databricks.models import RunState
+    from sync_provider.core.fingerprint import CodeFingerprint
+    from sync_provider.core.models import Prediction
 
 #: Key of the run this task started, in ``context["task_state_store"]`` (Airflow 3.3+).
 STATE_KEY = "sync_databricks_run"
@@ -48,6 +51,7 @@ XCOM_CLUSTER_ID = "cluster_id"
 XCOM_RUN_PAGE_URL = "run_page_url"
 XCOM_SYNC_RUN_ID = "sync_run_id"
 XCOM_SOLUTION_METRICS = "solution_metrics"
+#: Accepted values of ``on_code_change``.
 
 
 def parse_json_object(value: Any, name: str) -> dict[str, Any]:
@@ -81,13 +85,6 @@ def check_run_event(event: Mapping[str, Any] | None, *, what: str) -> int:
     if status == "success" and event.get("run_id"):
         return int(event["run_id"])
     raise AirflowException(str(event.get("message") or f"the trigger reported status {status!r}"))
-
-
-def _unwrap(response: Any) -> Any:
-    try:
-        return response.unwrap()
-    except SyncError as exc:
-        raise to_airflow_error(exc) from exc
 
 
 def _is_missing(exc: SyncError) -> bool:
@@ -181,6 +178,17 @@ class SyncDatabricksSubmitRunOperator(BaseOperator):
     :param timeout: how long to wait for the run, in seconds; the run is not cancelled when it passes.
     :param cancel_on_kill: cancel the run when the task is killed (marked failed or success, cleared,
         or timed out by ``execution_timeout``), in normal and in deferred mode.
+    :param allow_cross_platform: accept a prediction made on EMR: its solution is translated to a
+        Databricks cluster spec (:func:`sync_provider.core.crossplatform.apply_cross_platform_solution`)
+        and what could not be carried over is logged as warnings. Without it such a prediction fails
+        the task before anything is submitted.
+    :param on_code_change: what to do when the code fingerprint of ``task`` differs from the
+        prediction's basis run: ``"warn"`` (log a warning naming both fingerprints and what changed)
+        or ``"fail"`` (fail the task before anything is submitted). Every run records its fingerprint
+        (the cluster's ``sync:code-hash`` custom tag and ``code-fingerprint.json`` in the run's log
+        destination). (templated)
+    :param aws_conn_id: the AWS connection used to read ``s3://`` code of the task, an EMR basis
+        run's fingerprint, and to save the fingerprint when ``project_location`` is in S3. (templated)
     """
 
     template_fields: Sequence[str] = (
@@ -195,6 +203,8 @@ class SyncDatabricksSubmitRunOperator(BaseOperator):
         "run_settings",
         "databricks_conn_id",
         "sync_conn_id",
+        "on_code_change",
+        "aws_conn_id",
     )
     template_fields_renderers = {"task": "json", "new_cluster": "json", "run_settings": "json"}
     operator_extra_links = (SyncDatabricksRunLink(),)
@@ -222,6 +232,9 @@ class SyncDatabricksSubmitRunOperator(BaseOperator):
         max_poll_interval: float = 60.0,
         timeout: float = DEFAULT_RUN_TIMEOUT_S,
         cancel_on_kill: bool = True,
+        allow_cross_platform: bool = False,
+        on_code_change: str = "warn",
+        aws_conn_id: str | None = "aws_default",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -244,6 +257,9 @@ class SyncDatabricksSubmitRunOperator(BaseOperator):
         self.max_poll_interval = max_poll_interval
         self.timeout = timeout
         self.cancel_on_kill = cancel_on_kill
+        self.allow_cross_platform = allow_cross_platform
+        self.on_code_change = on_code_change
+        self.aws_conn_id = aws_conn_id
         self._run_id: int | None = None
 
     @cached_property
@@ -260,6 +276,11 @@ class SyncDatabricksSubmitRunOperator(BaseOperator):
     def sync_hook(self) -> SyncHook:
         """The Sync hook of ``sync_conn_id`` (used with ``prediction_id``)."""
         return SyncHook(sync_conn_id=self.sync_conn_id)
+
+    @cached_property
+    def s3_client(self) -> Any:
+        """A boto3 S3 client of ``aws_conn_id``, created when first used."""
+        return _LazyS3Client(self.aws_conn_id)
 
     # -- inputs -----------------------------------------------------------------------------------
 
@@ -290,10 +311,12 @@ class SyncDatabricksSubmitRunOperator(BaseOperator):
 
     def _cluster_spec(
         self, spec: dict[str, Any], project_id: str
-    ) -> tuple[dict[str, Any], dict[str, Any] | None]:
-        """The cluster to submit: the spec, or the prediction applied to it (with predicted metrics)."""
+    ) -> tuple[dict[str, Any], dict[str, Any] | None, Prediction | None]:
+        """The cluster to submit: the spec, or the prediction applied to it (with predicted metrics
+        and the prediction)."""
         if self.prediction_id in (None, ""):
-            return spec, None
+            return spec, None, None
+        from sync_provider.core.crossplatform import apply_cross_platform_solution, needs_translation
         from sync_provider.core.databricks import cluster_spec_from_prediction
 
         try:
@@ -312,16 +335,43 @@ class SyncDatabricksSubmitRunOperator(BaseOperator):
                 f"Prediction {prediction_id} is {prediction.status}, not SUCCESS. Wait for it with "
                 "SyncPredictionSensor before starting a run from it."
             )
-        cluster = _unwrap(
-            cluster_spec_from_prediction(
-                prediction,
-                preference,
-                spec,
-                project_id=project_id,
-                project_location=str(self.project_location),
-                region=self.region or None,
+        try:
+            translate = needs_translation(
+                prediction, preference, "aws-databricks", allow_cross_platform=bool(self.allow_cross_platform)
             )
-        )
+        except SyncError as exc:
+            raise AirflowException(cross_platform_refusal(exc, prediction_id, self.task_id)) from exc
+        if translate:
+            try:
+                translation = apply_cross_platform_solution(
+                    prediction,
+                    preference,
+                    spec,
+                    target_platform="aws-databricks",
+                    project_id=project_id,
+                    project_location=str(self.project_location),
+                )
+            except SyncError as exc:
+                raise to_airflow_error(exc) from exc
+            self.log.info(
+                "Prediction %s was made on EMR: its %s solution is translated to a Databricks cluster",
+                prediction_id,
+                preference.value,
+            )
+            for note in translation.notes:
+                self.log.warning("Cross-platform translation: %s", note)
+            cluster = translation.result
+        else:
+            cluster = unwrap(
+                cluster_spec_from_prediction(
+                    prediction,
+                    preference,
+                    spec,
+                    project_id=project_id,
+                    project_location=str(self.project_location),
+                    region=self.region or None,
+                )
+            )
         metrics = prediction.solution(preference).metrics.model_dump(mode="json")
         self.log.info(
             "Prediction %s, %s solution: %s x %s workers, predicted runtime %.1f min, cost $%.2f",
@@ -332,7 +382,65 @@ class SyncDatabricksSubmitRunOperator(BaseOperator):
             metrics["runtime"],
             metrics["cost"],
         )
-        return cluster, metrics
+        return cluster, metrics, prediction
+
+    # -- the code fingerprint ---------------------------------------------------------------------
+
+    def _fingerprint(
+        self,
+        task: dict[str, Any],
+        settings: dict[str, Any] | None,
+        prediction: Prediction | None,
+        on_code_change: str,
+    ) -> CodeFingerprint:
+        """Fingerprint the task's code; compare it with the prediction's basis run (may raise)."""
+        from sync_provider.core.fingerprint import (
+            CodeChangedError,
+            basis_fingerprint,
+            check_code_change,
+            fingerprint_databricks,
+        )
+
+        git_source = (settings or {}).get("git_source")
+        current: CodeFingerprint = unwrap(
+            fingerprint_databricks(
+                task,
+                api=self.api,
+                s3_client=self.s3_client,
+                git_source=git_source if isinstance(git_source, Mapping) else None,
+            )
+        )
+        for problem in current.unreadable:
+            self.log.warning("Code fingerprint is partial: %s", problem)
+        if prediction is None:
+            self.log.info("Code fingerprint %s", current.describe())
+            return current
+        basis = unwrap(
+            basis_fingerprint(
+                prediction,
+                project_location=str(self.project_location),
+                s3_client=self.s3_client,
+                api=self.api,
+            )
+        )
+        try:
+            check_code_change(basis, current, on_code_change=on_code_change, logger=cast("Any", self.log))
+        except CodeChangedError as exc:
+            raise AirflowException(f"{exc.message} Nothing was submitted.") from exc
+        return current
+
+    def _save_fingerprint(self, current: CodeFingerprint, destination: str | None) -> None:
+        """Save ``code-fingerprint.json`` in the run's log destination; a failure is a warning."""
+        from sync_provider.core.fingerprint import save_fingerprint
+
+        if not destination:
+            self.log.warning("The run has no log destination: code fingerprint %s not saved", current.hash)
+            return
+        response = save_fingerprint(current, destination, s3_client=self.s3_client, api=self.api)
+        if response.error is not None:
+            self.log.warning("Could not save the code fingerprint: %s", response.error.message)
+        else:
+            self.log.info("Code fingerprint %s saved to %s", current.hash, response.unwrap())
 
     # -- submitting and re-attaching --------------------------------------------------------------
 
@@ -363,7 +471,7 @@ class SyncDatabricksSubmitRunOperator(BaseOperator):
     def _state(self, run_id: int) -> RunState:
         from sync_provider.core.databricks import get_run_state
 
-        return _unwrap(get_run_state(self.api, run_id))  # type: ignore[no-any-return]
+        return unwrap(get_run_state(self.api, run_id))  # type: ignore[no-any-return]
 
     def _resume(self, stored: Mapping[str, Any]) -> int | None:
         """The stored run to re-attach to, or ``None`` when a new run is needed."""
@@ -408,11 +516,13 @@ class SyncDatabricksSubmitRunOperator(BaseOperator):
         project_id: str,
         *,
         fresh: bool,
-    ) -> tuple[int, str]:
+    ) -> tuple[int, str, str | None]:
+        """Submit; return the Databricks run id, the token and the run's log destination."""
         from sync_provider.core.databricks import submit_run
+        from sync_provider.core.databricks.clusters import log_destination
 
         token = self.idempotency_token(context, fresh=fresh)
-        submitted = _unwrap(
+        submitted = unwrap(
             submit_run(
                 self.api,
                 cluster,
@@ -425,12 +535,21 @@ class SyncDatabricksSubmitRunOperator(BaseOperator):
                 run_settings=settings,
             )
         )
-        return int(submitted.run_id), token
+        destination: str | None = submitted.log_destination
+        if submitted.sync_run_id and submitted.project_id:
+            # A replayed submission returns the first one's run, whose folder is named after its run id.
+            _, destination = log_destination(
+                str(self.project_location), submitted.project_id, submitted.sync_run_id
+            )
+        return int(submitted.run_id), token, destination
 
     def _start(self, context: Context, store: _StateStore) -> tuple[int, dict[str, Any] | None]:
         """Validate, then re-attach or submit; return the run id and the predicted metrics."""
+        from sync_provider.core.fingerprint import add_code_hash_to_databricks_spec
+
+        on_code_change = check_on_code_change(self.on_code_change, launched="submitted")
         spec, task, settings, project_id = self._checked_inputs()
-        cluster, metrics = self._cluster_spec(spec, project_id)
+        cluster, metrics, prediction = self._cluster_spec(spec, project_id)
         stored = store.get()
         fresh = False
         if stored is not None:
@@ -438,7 +557,9 @@ class SyncDatabricksSubmitRunOperator(BaseOperator):
             if resumed is not None:
                 return resumed, metrics
             fresh = True
-        run_id, token = self._submit(context, cluster, task, settings, project_id, fresh=fresh)
+        current = self._fingerprint(task, settings, prediction, on_code_change)
+        cluster = add_code_hash_to_databricks_spec(cluster, current)
+        run_id, token, destination = self._submit(context, cluster, task, settings, project_id, fresh=fresh)
         _, try_number = self._attempt(context)
         if not fresh and try_number > 1:
             state = self._state(run_id)
@@ -450,7 +571,10 @@ class SyncDatabricksSubmitRunOperator(BaseOperator):
                     run_id,
                     state.describe(),
                 )
-                run_id, token = self._submit(context, cluster, task, settings, project_id, fresh=True)
+                run_id, token, destination = self._submit(
+                    context, cluster, task, settings, project_id, fresh=True
+                )
+        self._save_fingerprint(current, destination)
         store.set({"run_id": run_id, "idempotency_token": token, "try_number": try_number, "done": False})
         return run_id, metrics
 
@@ -531,7 +655,7 @@ class SyncDatabricksSubmitRunOperator(BaseOperator):
             self.log.info("Databricks run %s is %s after %.0f s", run_id, state.describe(), waited)
 
         poll = Backoff(initial=self.poll_interval, maximum=max(self.poll_interval, self.max_poll_interval))
-        _unwrap(wait_for_run(self.api, run_id, timeout_s=self.timeout, poll=poll, on_state=progress))
+        unwrap(wait_for_run(self.api, run_id, timeout_s=self.timeout, poll=poll, on_state=progress))
         self.log.info("Databricks run %s succeeded", run_id)
 
     def _after_success(
@@ -684,7 +808,7 @@ class SyncDatabricksRecordRunOperator(BaseOperator):
             initial=self.log_poll_interval, maximum=max(self.log_poll_interval, self.max_log_poll_interval)
         )
         self.log.info("Recording Databricks run %s: cluster report, then the event log", run_id)
-        prediction_id: str = _unwrap(
+        prediction_id: str = unwrap(
             record_run(
                 self.api,
                 run_id,

@@ -26,6 +26,7 @@ from sync_provider.core.models import Preference
 from sync_provider.hooks.sync import DEFER_TIMEOUT_GRACE_S, SyncHook, to_airflow_error
 from sync_provider.links.emr import SyncEmrClusterLink
 from sync_provider.links.sync import SyncPredictionLink
+from sync_provider.operators._launch import check_on_code_change, cross_platform_refusal, unwrap
 
 if TYPE_CHECKING:
     from airflow.providers.amazon.aws.hooks.emr import EmrHook
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from sync_provider.core.emr import ClusterState
+    from sync_provider.core.fingerprint import CodeFingerprint
+    from sync_provider.core.models import Prediction
 
 #: Default overall wait for a cluster, in seconds (EMR runs take hours; a deferred wait costs nothing).
 DEFAULT_CLUSTER_TIMEOUT_S = 6 * 3600.0
@@ -46,6 +49,7 @@ XCOM_RUN_PREFIX = "sync_run_prefix"
 XCOM_PREDICTION_ID = "sync_prediction_id"
 #: XCom key of the predicted metrics of the solution a cluster was launched from.
 XCOM_SOLUTION_METRICS = "solution_metrics"
+#: Accepted values of ``on_code_change``.
 #: Namespace of the deterministic Sync run ids (UUID5) derived from Airflow task instances.
 RUN_ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://synccomputing.com/airflow/emr-run")
 
@@ -100,13 +104,6 @@ def parse_job_flow(value: Any, name: str = "job_flow_overrides") -> dict[str, An
     if not isinstance(parsed, Mapping):
         raise AirflowException(f"{name} must be a JSON object (dict), got {type(parsed).__name__}.")
     return dict(parsed)
-
-
-def _unwrap(response: Any) -> Any:
-    try:
-        return response.unwrap()
-    except SyncError as exc:
-        raise to_airflow_error(exc) from exc
 
 
 def _state_store(context: Context) -> Any:
@@ -266,6 +263,15 @@ class SyncEmrCreateJobFlowOperator(_AwsMixin, BaseOperator):
     :param timeout: how long to wait for the cluster, in seconds.
     :param terminate_on_failure: terminate the cluster when waiting fails without the cluster having
         ended (timeout, AWS errors); a cluster that failed has terminated already.
+    :param allow_cross_platform: accept a prediction made on Databricks: its solution is translated
+        to EMR (:func:`sync_provider.core.crossplatform.apply_cross_platform_solution`) and what could
+        not be carried over is logged as warnings. Without it such a prediction fails the task before
+        anything is launched.
+    :param on_code_change: what to do when the code fingerprint of the steps and bootstrap actions
+        differs from the prediction's basis run: ``"warn"`` (log a warning naming both fingerprints
+        and what changed) or ``"fail"`` (fail the task before anything is launched). Every launch
+        records its fingerprint (the ``sync:code-hash`` tag and ``code-fingerprint.json`` in the run
+        folder). (templated)
     """
 
     template_fields: Sequence[str] = (
@@ -279,6 +285,7 @@ class SyncEmrCreateJobFlowOperator(_AwsMixin, BaseOperator):
         "emr_conn_id",
         "region_name",
         "sync_conn_id",
+        "on_code_change",
     )
     template_fields_renderers = {"job_flow_overrides": "json"}
     operator_extra_links = (SyncEmrClusterLink(),)
@@ -305,6 +312,8 @@ class SyncEmrCreateJobFlowOperator(_AwsMixin, BaseOperator):
         max_poll_interval: float = 60.0,
         timeout: float = DEFAULT_CLUSTER_TIMEOUT_S,
         terminate_on_failure: bool = True,
+        allow_cross_platform: bool = False,
+        on_code_change: str = "warn",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -326,6 +335,8 @@ class SyncEmrCreateJobFlowOperator(_AwsMixin, BaseOperator):
         self.max_poll_interval = max_poll_interval
         self.timeout = timeout
         self.terminate_on_failure = terminate_on_failure
+        self.allow_cross_platform = allow_cross_platform
+        self.on_code_change = on_code_change
         self._cluster_id: str | None = None
         self._launching_run_id: str | None = None
 
@@ -359,8 +370,10 @@ class SyncEmrCreateJobFlowOperator(_AwsMixin, BaseOperator):
 
     def _prediction_request(
         self, base: dict[str, Any], sync_run_id: str
-    ) -> tuple[dict[str, Any], str, dict[str, Any]]:
-        """The request from the prediction's solution; also the prediction id and the solution's metrics."""
+    ) -> tuple[dict[str, Any], str, dict[str, Any], Prediction]:
+        """The request from the prediction's solution; also the prediction id, the solution's metrics
+        and the prediction."""
+        from sync_provider.core.crossplatform import apply_cross_platform_solution, needs_translation
         from sync_provider.core.emr import run_job_flow_from_prediction
         from sync_provider.core.models import PredictionStatus
 
@@ -388,16 +401,43 @@ class SyncEmrCreateJobFlowOperator(_AwsMixin, BaseOperator):
                     "SyncPredictionSensor before launching from it."
                 )
             prediction = self.sync_hook.get_prediction(prediction_id, preference.value)
-        request = _unwrap(
-            run_job_flow_from_prediction(
-                prediction,
-                preference,
-                base,
-                project_id=self.project_id,
-                project_location=self.project_location,
-                run_id=sync_run_id,
+        try:
+            translate = needs_translation(
+                prediction, preference, "aws-emr", allow_cross_platform=bool(self.allow_cross_platform)
             )
-        )
+        except SyncError as exc:
+            raise AirflowException(cross_platform_refusal(exc, prediction_id, self.task_id)) from exc
+        if translate:
+            try:
+                translation = apply_cross_platform_solution(
+                    prediction,
+                    preference,
+                    base,
+                    target_platform="aws-emr",
+                    project_id=self.project_id,
+                    project_location=self.project_location,
+                )
+            except SyncError as exc:
+                raise to_airflow_error(exc) from exc
+            self.log.info(
+                "Prediction %s was made on Databricks: its %s solution is translated to EMR",
+                prediction_id,
+                preference.value,
+            )
+            for note in translation.notes:
+                self.log.warning("Cross-platform translation: %s", note)
+            request = translation.result
+        else:
+            request = unwrap(
+                run_job_flow_from_prediction(
+                    prediction,
+                    preference,
+                    base,
+                    project_id=self.project_id,
+                    project_location=self.project_location,
+                    run_id=sync_run_id,
+                )
+            )
         metrics = prediction.solution(preference).metrics.model_dump(mode="json")
         self.log.info(
             "Launching from prediction %s, %s solution: predicted runtime %.1f min, cost $%.2f",
@@ -406,7 +446,47 @@ class SyncEmrCreateJobFlowOperator(_AwsMixin, BaseOperator):
             metrics["runtime"],
             metrics["cost"],
         )
-        return request, prediction_id, metrics
+        return request, prediction_id, metrics, prediction
+
+    # -- the code fingerprint ----------------------------------------------------------------------
+
+    def _fingerprint(
+        self, request: dict[str, Any], prediction: Prediction | None, on_code_change: str
+    ) -> CodeFingerprint:
+        """Fingerprint the request's code; compare it with the prediction's basis run (may raise)."""
+        from sync_provider.core.fingerprint import (
+            CodeChangedError,
+            basis_fingerprint,
+            check_code_change,
+            fingerprint_emr,
+        )
+
+        s3 = self.s3_hook.get_conn()
+        current: CodeFingerprint = unwrap(fingerprint_emr(request, s3_client=s3))
+        for problem in current.unreadable:
+            self.log.warning("Code fingerprint is partial: %s", problem)
+        if prediction is None:
+            self.log.info("Code fingerprint %s", current.describe())
+            return current
+        basis = unwrap(basis_fingerprint(prediction, project_location=self.project_location, s3_client=s3))
+        try:
+            check_code_change(basis, current, on_code_change=on_code_change, logger=self.log)
+        except CodeChangedError as exc:
+            raise AirflowException(f"{exc.message} Nothing was launched.") from exc
+        return current
+
+    def _save_fingerprint(self, current: CodeFingerprint, run_prefix: str) -> None:
+        """Save ``code-fingerprint.json`` in the run folder; a failure is a warning (the cluster runs)."""
+        from sync_provider.core.fingerprint import save_fingerprint
+
+        if not run_prefix:
+            self.log.warning("The run has no folder: its code fingerprint %s was not saved", current.hash)
+            return
+        response = save_fingerprint(current, run_prefix, s3_client=self.s3_hook.get_conn())
+        if response.error is not None:
+            self.log.warning("Could not save the code fingerprint: %s", response.error.message)
+        else:
+            self.log.info("Code fingerprint %s saved to %s", current.hash, response.unwrap())
 
     # -- retries -----------------------------------------------------------------------------------
 
@@ -512,7 +592,9 @@ class SyncEmrCreateJobFlowOperator(_AwsMixin, BaseOperator):
     def execute(self, context: Context) -> str:
         """Launch (or re-attach to) the cluster, push its ids and link; wait when asked."""
         from sync_provider.core.emr import launch_job_flow
+        from sync_provider.core.fingerprint import add_code_hash_to_emr_request
 
+        on_code_change = check_on_code_change(self.on_code_change, launched="launched")
         base_run_id = self._base_run_id(context)
         store = _state_store(context)
         run, generation = self._stored_run(store)
@@ -521,10 +603,15 @@ class SyncEmrCreateJobFlowOperator(_AwsMixin, BaseOperator):
             solution_metrics: dict[str, Any] | None = None
             sync_run_id = relaunch_run_id(base_run_id, generation)
             request = self._base_request()
+            prediction: Prediction | None = None
             if self.prediction_id:
-                request, prediction_id, solution_metrics = self._prediction_request(request, sync_run_id)
+                request, prediction_id, solution_metrics, prediction = self._prediction_request(
+                    request, sync_run_id
+                )
+            current = self._fingerprint(request, prediction, on_code_change)
+            request = add_code_hash_to_emr_request(request, current)
             self._launching_run_id = sync_run_id
-            launched = _unwrap(
+            launched = unwrap(
                 launch_job_flow(
                     self.emr_client,
                     self.s3_hook.get_conn(),
@@ -544,6 +631,7 @@ class SyncEmrCreateJobFlowOperator(_AwsMixin, BaseOperator):
                 solution_metrics=solution_metrics,
             )
             self._remember(store, run, done=False, log=self.log)
+            self._save_fingerprint(current, run.run_prefix)
             self.log.info(
                 "%s EMR cluster %s for Sync run %s (%s)",
                 "Re-attached to" if run.attached else "Started",
@@ -750,7 +838,7 @@ class SyncEmrRecordRunOperator(_AwsMixin, BaseOperator):
             region = self.emr_hook.conn_region_name
         except Exception:
             self.log.debug("Region of the EMR client unknown; the report uses the connection's")
-        prediction_id: str = _unwrap(
+        prediction_id: str = unwrap(
             record_run(
                 self.emr_client,
                 self.s3_hook.get_conn(),

@@ -12,7 +12,8 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException, Airfl
 
 from sync_provider.hooks.sync import DEFER_TIMEOUT_GRACE_S
 from sync_provider.links.emr import SyncEmrClusterLink
-from sync_provider.operators.emr import _AwsMixin, _unwrap
+from sync_provider.operators._launch import unwrap
+from sync_provider.operators.emr import _AwsMixin
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -112,7 +113,7 @@ class SyncEmrClusterSensor(_AwsMixin, BaseSensorOperator):
         from sync_provider.core.emr import get_cluster_state
 
         cluster_id = self._cluster_id()
-        state: ClusterState = _unwrap(get_cluster_state(self.emr_client, cluster_id))
+        state: ClusterState = unwrap(get_cluster_state(self.emr_client, cluster_id))
         self.log.info("EMR cluster %s is %s", cluster_id, state.describe())
         if state.succeeded:
             return PokeReturnValue(is_done=True, xcom_value=cluster_id)

@@ -91,7 +91,12 @@ ROUTES: tuple[str, ...] = (
     "GET /dbfs/get-status",
     "GET /dbfs/list",
     "GET /dbfs/read",
+    "POST /dbfs/put",
+    "GET /workspace/get-status",
+    "GET /workspace/export",
 )
+#: Object types of workspace objects the stand-in serves.
+WORKSPACE_OBJECT_TYPES = ("FILE", "NOTEBOOK", "DIRECTORY")
 TASK_TYPES = (
     "notebook_task",
     "spark_python_task",
@@ -198,6 +203,14 @@ class RequestRecord:
 @dataclass
 class _File:
     data: bytes
+    modified_ms: int
+
+
+@dataclass
+class _WorkspaceObject:
+    object_type: str
+    data: bytes
+    object_id: int
     modified_ms: int
 
 
@@ -380,6 +393,8 @@ class LocalDatabricks:
         self._cluster_tokens: dict[str, str] = {}
         self._rules: list[RunRule] = []
         self._dbfs: dict[str, _File] = {}
+        self._workspace: dict[str, _WorkspaceObject] = {}
+        self._object_ids = itertools.count(10**12 + 1)
         self._logs: dict[str, list[tuple[str, bytes]]] = {}
         self._requests: list[RequestRecord] = []
         self._httpd: _HTTPServer | None = None
@@ -535,6 +550,22 @@ class LocalDatabricks:
         """Write a DBFS file (for tests)."""
         with self._lock:
             self._dbfs[_dbfs_path(path)] = _File(data, _now_ms())
+
+    def put_workspace(self, path: str, data: bytes, object_type: str = "FILE") -> None:
+        """Create or replace a workspace object (for tests): a ``FILE``, ``NOTEBOOK`` or ``DIRECTORY``.
+
+        Replacing an object keeps its ``object_id`` and moves its ``modified_at`` forward.
+        """
+        if object_type not in WORKSPACE_OBJECT_TYPES:
+            raise ValueError(f"object_type must be one of {WORKSPACE_OBJECT_TYPES}, not {object_type!r}.")
+        key = _workspace_path(path)
+        with self._lock:
+            current = self._workspace.get(key)
+            object_id = current.object_id if current is not None else next(self._object_ids)
+            modified = _now_ms()
+            if current is not None and modified <= current.modified_ms:
+                modified = current.modified_ms + 1
+            self._workspace[key] = _WorkspaceObject(object_type, bytes(data), object_id, modified)
 
     def deliver_now(self, run_id: int) -> None:
         """Deliver the ended run's final event log now instead of after the delay.
@@ -1275,6 +1306,56 @@ class LocalDatabricks:
         chunk = file.data[offset : offset + length]
         return {"bytes_read": len(chunk), "data": base64.b64encode(chunk).decode("ascii")}
 
+    def _ep_dbfs_put(self, params: dict[str, Any], now: int) -> dict[str, Any]:
+        path = _dbfs_param(params)
+        contents = params.get("contents", "")
+        if not isinstance(contents, str):
+            raise _invalid("contents must be a base64 string.")
+        try:
+            data = base64.b64decode(contents, validate=True)
+        except ValueError:
+            raise _invalid("contents is not valid base64.") from None
+        if len(data) > DBFS_MAX_READ:
+            raise ApiError(
+                400, "MAX_BLOCK_SIZE_EXCEEDED", f"Cannot put more than {DBFS_MAX_READ} bytes at a time."
+            )
+        if path in self._dbfs and not params.get("overwrite"):
+            raise ApiError(400, "RESOURCE_ALREADY_EXISTS", f"A file or directory already exists at {path}.")
+        self._dbfs[path] = _File(data, now)
+        return {}
+
+    # ------------------------------------------------------------------------------ workspace
+
+    def _workspace_object(self, params: dict[str, Any]) -> tuple[str, _WorkspaceObject | None]:
+        path = params.get("path")
+        if not isinstance(path, str) or not path:
+            raise _invalid("Missing required field: path")
+        key = _workspace_path(path)
+        found = self._workspace.get(key)
+        if found is None and not any(p.startswith(key.rstrip("/") + "/") for p in self._workspace):
+            raise ApiError(404, "RESOURCE_DOES_NOT_EXIST", f"Path ({key}) doesn't exist.")
+        return key, found
+
+    def _ep_workspace_get_status(self, params: dict[str, Any], now: int) -> dict[str, Any]:
+        key, found = self._workspace_object(params)
+        if found is None:  # an implicit folder of seeded objects
+            return {"object_type": "DIRECTORY", "path": key, "object_id": 0, "modified_at": 0}
+        return {
+            "object_type": found.object_type,
+            "path": key,
+            "object_id": found.object_id,
+            "modified_at": found.modified_ms,
+        }
+
+    def _ep_workspace_export(self, params: dict[str, Any], now: int) -> dict[str, Any]:
+        key, found = self._workspace_object(params)
+        fmt = str(params.get("format") or "SOURCE").upper()
+        if fmt not in ("SOURCE", "AUTO"):
+            raise _invalid(f"Unsupported export format {fmt!r}: the stand-in exports SOURCE and AUTO.")
+        if found is None or found.object_type == "DIRECTORY":
+            raise _invalid(f"Path ({key}) is a directory; export a file or a notebook.")
+        return {"content": base64.b64encode(found.data).decode("ascii"), "file_type": "py"}
+
     # ------------------------------------------------------------------------------ log delivery
 
     def _workload(self, run: _Run, cluster: _Cluster) -> Any:
@@ -1496,6 +1577,13 @@ def _dbfs_path(path: str) -> str:
         text = text[len("dbfs:") :]
     text = "/" + text.lstrip("/")
     return text.rstrip("/") or "/"
+
+
+def _workspace_path(path: str) -> str:
+    text = path.strip()
+    if text.startswith("/Workspace/"):
+        text = text[len("/Workspace") :]
+    return "/" + text.strip("/")
 
 
 def _dbfs_param(params: dict[str, Any]) -> str:

@@ -107,7 +107,9 @@ def test_submit_from_a_spec_and_wait(dbx: LocalDatabricks) -> None:
     assert ti.xcoms["cluster_id"] and ti.xcoms["run_page_url"].endswith(f"/run/{run_id}")
     assert ti.xcoms["sync_databricks_run"] == {"run_id": run_id, "url": ti.xcoms["run_page_url"]}
     cluster = cluster_of(dbx, ti.xcoms["cluster_id"])
-    assert cluster["custom_tags"] == {"sync:project-id": "proj-1", RUN_ID_TAG: ti.xcoms["sync_run_id"]}
+    tags = dict(cluster["custom_tags"])
+    assert len(tags.pop("sync:code-hash")) == 64  # the code fingerprint of the submitted task
+    assert tags == {"sync:project-id": "proj-1", RUN_ID_TAG: ti.xcoms["sync_run_id"]}
     assert cluster["cluster_log_conf"] == {
         "dbfs": {"destination": f"{DBFS}/proj-1/{ti.xcoms['sync_run_id']}"}
     }
@@ -377,15 +379,16 @@ def test_a_retry_after_a_crash_reattaches_to_the_same_run(
     dbx: LocalDatabricks, monkeypatch: pytest.MonkeyPatch, store: Any
 ) -> None:
     shared = store() if store else None
-    original = SyncDatabricksSubmitRunOperator._wait
+    original = SyncDatabricksSubmitRunOperator._push
 
-    def crash(self: Any, run_id: int) -> None:
+    def crash(self: Any, context: Any, run_id: int, *args: Any) -> None:
+        # The worker dies right after the submit (before waiting): not timing-dependent.
         raise WorkerDied(run_id)
 
-    monkeypatch.setattr(SyncDatabricksSubmitRunOperator, "_wait", crash)
+    monkeypatch.setattr(SyncDatabricksSubmitRunOperator, "_push", crash)
     with pytest.raises(WorkerDied):
         submit_op(wait_for_completion=True, deferrable=False).execute(make_context(FakeTI(), shared))
-    monkeypatch.setattr(SyncDatabricksSubmitRunOperator, "_wait", original)
+    monkeypatch.setattr(SyncDatabricksSubmitRunOperator, "_push", original)
 
     ti = FakeTI(try_number=2)
     run_id = submit_op(wait_for_completion=True, deferrable=False).execute(make_context(ti, shared))

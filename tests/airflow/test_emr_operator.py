@@ -142,7 +142,11 @@ def test_launch_from_a_spec_with_instance_groups(sim: AwsSimulator) -> None:
     }
     assert "solution_metrics" not in ti.xcoms and "sync_prediction_id" not in ti.xcoms
     prefix = ti.xcoms["sync_run_prefix"].removeprefix(f"s3://{BUCKET}/")
-    assert s3_keys(sim) == [prefix + "eventlog/", prefix + "run-job-flow-request.json"]
+    assert s3_keys(sim) == [
+        prefix + "code-fingerprint.json",
+        prefix + "eventlog/",
+        prefix + "run-job-flow-request.json",
+    ]
     sim.terminate_all()
 
 
