@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -23,45 +22,12 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from sync_provider.cli._airflow_subprocess import airflow_env, run_airflow, sync_connection_json
+
 DAG_ID = "example_sync_databricks"
 PREFERENCE = "economy"
 PROJECT_LOCATION = "dbfs:/sync/projects"
 _KEY_ID, _KEY_SECRET = "demo-key-id", "demo-key-secret"
-_AIRFLOW_TIMEOUT_S = 300
-
-
-def _airflow_env(workdir: Path, extra: Mapping[str, str]) -> dict[str, str]:
-    """The subprocess environment: ours, without any inherited Airflow settings."""
-    import sync_provider.example_dags as examples
-
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_", "AIRFLOW__"))}
-    env.update(
-        {
-            "AIRFLOW_HOME": str(workdir / "airflow"),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(Path(examples.__file__).parent),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
-            "SYNC_EXAMPLE_POLL_SECONDS": "0.5",
-            **extra,
-        }
-    )
-    return env
-
-
-def _airflow(args: Sequence[str], env: Mapping[str, str], log: Path) -> int:
-    """Run ``airflow <args>`` with its output appended to ``log``; return the exit code."""
-    with log.open("ab") as out:
-        out.write(f"\n$ airflow {' '.join(args)}\n".encode())
-        out.flush()
-        done = subprocess.run(  # noqa: S603 - our own interpreter and fixed arguments
-            [sys.executable, "-m", "airflow", *args],
-            env=dict(env),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            timeout=_AIRFLOW_TIMEOUT_S,
-            check=False,
-        )
-    return done.returncode
 
 
 def _table(rows: Sequence[Sequence[Any]]) -> str:
@@ -144,30 +110,22 @@ def run(workdir: Path, *, quiet: bool = False) -> int:
             project = create_project(
                 "nightly-etl", "aws-databricks", cluster_log_url=PROJECT_LOCATION, client=client
             ).unwrap()
-        host, port = sync.url.removeprefix("http://").split(":")
-        env = _airflow_env(
-            workdir,
+        env = airflow_env(
+            workdir / "airflow",
             {
                 "AIRFLOW_CONN_DATABRICKS_DEFAULT": workspace.connection_json(),
-                "AIRFLOW_CONN_SYNC_DEFAULT": json.dumps(
-                    {
-                        "conn_type": "sync",
-                        "host": host,
-                        "schema": "http",
-                        "port": int(port),
-                        "login": _KEY_ID,
-                        "password": _KEY_SECRET,
-                    }
-                ),
+                "AIRFLOW_CONN_SYNC_DEFAULT": sync_connection_json(sync.url, _KEY_ID, _KEY_SECRET),
+                "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+                "SYNC_EXAMPLE_POLL_SECONDS": "0.5",
             },
         )
         say(f"Preparing a fresh Airflow metadata database in {workdir / 'airflow'}")
-        if _airflow(["db", "migrate"], env, log) != 0:
+        if run_airflow(["db", "migrate"], env, log) != 0:
             print(f"error: airflow db migrate failed; see {log}", file=sys.stderr)
             return 1
         conf = {"project_id": project.id, "project_location": PROJECT_LOCATION, "preference": PREFERENCE}
         say(f"Running `airflow dags test {DAG_ID}` (two Databricks runs, two predictions)")
-        if _airflow(["dags", "test", DAG_ID, "-c", json.dumps(conf)], env, log) != 0:
+        if run_airflow(["dags", "test", DAG_ID, "-c", json.dumps(conf)], env, log) != 0:
             tail = log.read_text(errors="replace").splitlines()[-30:]
             print("\n".join(tail), file=sys.stderr)
             print(f"error: the DAG run failed; the whole log is {log}", file=sys.stderr)

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -22,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from sync_provider.cli._airflow_subprocess import airflow_env, run_airflow, sync_connection_json
 from sync_provider.cli.main import _table
 
 DAG_ID = "example_sync_emr"
@@ -30,57 +29,28 @@ PROJECT_LOCATION = f"s3://{BUCKET}/emr"
 KEY_ID, KEY_SECRET = "demo-key-id", "demo-key-secret"
 #: How often the DAG's tasks check the simulated cluster and the predictions, in seconds.
 POLL_S = 0.25
-#: Environment variables of the caller that must not leak into the demo's Airflow.
-_DROPPED_PREFIXES = ("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_", "AWS_", "SYNC_API_")
 
 
 def _airflow_env(workdir: Path, aws_connection: str, endpoint_url: str, sync_url: str) -> dict[str, str]:
-    from sync_provider import example_dags
-
-    host, _, port = sync_url.removeprefix("http://").partition(":")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(_DROPPED_PREFIXES) and k != "AIRFLOW_HOME"}
-    env.update(
+    return airflow_env(
+        workdir / "airflow-home",
         {
-            "AIRFLOW_HOME": str(workdir / "airflow-home"),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(Path(example_dags.__file__).parent),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW_CONN_AWS_DEFAULT": aws_connection,
-            "AIRFLOW_CONN_SYNC_DEFAULT": json.dumps(
-                {
-                    "conn_type": "sync",
-                    "host": host,
-                    "schema": "http",
-                    "port": int(port),
-                    "login": KEY_ID,
-                    "password": KEY_SECRET,
-                }
-            ),
+            "AIRFLOW_CONN_SYNC_DEFAULT": sync_connection_json(sync_url, KEY_ID, KEY_SECRET),
             # Anything that bypasses the connection still reaches the simulator, never AWS.
             "AWS_ENDPOINT_URL": endpoint_url,
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_DEFAULT_REGION": "us-east-1",
             "AWS_EC2_METADATA_DISABLED": "true",
-            "NO_PROXY": "127.0.0.1,localhost",
-            "no_proxy": "127.0.0.1,localhost",
             "SYNC_EXAMPLE_POLL_S": str(POLL_S),
-        }
+        },
     )
-    return env
 
 
 def _airflow(args: list[str], env: dict[str, str], log: Path, what: str) -> None:
     """Run ``airflow <args>``, appending its output to ``log``; raise with the log's tail on failure."""
-    with log.open("a") as out:
-        out.write(f"\n$ airflow {' '.join(args)}\n")
-        out.flush()
-        code = subprocess.run(  # noqa: S603 - this interpreter running airflow with fixed arguments
-            [sys.executable, "-m", "airflow", *args],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            check=False,
-        ).returncode
+    code = run_airflow(args, env, log)
     if code != 0:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:])
         raise RuntimeError(f"{what} failed (exit code {code}); the end of {log}:\n{tail}")
