@@ -45,5 +45,10 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
+# The fault suite at full size (a small version runs inside `make test`); exits 1 when a goal is missed.
+RELIABILITY_ARGS ?= --loops 100
+reliability: $(STAMP)
+	$(BIN)/python -m tests.reliability $(RELIABILITY_ARGS)
+
 clean:
 	rm -rf $(VENV) docs/_build .pytest_cache .mypy_cache .ruff_cache

@@ -34,6 +34,10 @@ os.environ.update(
 for _name in ("SYNC_API_KEY_ID", "SYNC_API_KEY_SECRET", "SYNC_API_URL"):
     os.environ.pop(_name, None)
 
+#: Fails the session when a known secret appears in a log record, output, exception, repr or
+#: Airflow's database and logs (see tests/reliability/secret_scan.py; SYNC_SECRET_SCAN=0 disables it).
+pytest_plugins = ["tests.reliability.secret_scan"]
+
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 EVENTLOGS = SHARED / "eventlogs"
 

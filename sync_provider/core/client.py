@@ -171,6 +171,9 @@ class SyncClient:
         try:
             result = contract.parse_envelope(response.status_code, response.content, what=what)
         except SyncAPIError as exc:
+            if exc.status not in (400, 401, 403):
+                # An outage (5xx after the retries) is not a wrong key: say what really happened.
+                raise
             raise AuthenticationError(
                 f"The Sync API refused API key ID {self.settings.api_key_id!r} ({exc.message}). "
                 "Check the key ID and secret (`sync-cli configure`, or the Airflow connection).",

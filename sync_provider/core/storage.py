@@ -67,26 +67,45 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+#: AWS's IPv6 instance-metadata address (a unique-local address, so not "link-local" to ipaddress).
+_AWS_IMDS_V6 = ipaddress.ip_address("fd00:ec2::254")
+
+
+def _host_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The IP address a host name spells, in any of its forms (decimal, IPv4-mapped IPv6)."""
+    text = host.strip("[]")
+    try:
+        address = ipaddress.ip_address(int(text)) if text.isdigit() else ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
 def check_fetchable_url(url: str) -> str:
     """Return ``url`` if Sync may be asked to fetch it.
 
     ``https://`` is accepted for public hosts; plain ``http://`` only for loopback hosts (the local
-    stand-ins). Link-local and cloud metadata addresses are refused in every case.
+    stand-ins). Link-local, cloud metadata, multicast and unspecified addresses are refused in every
+    spelling (trailing dot, decimal IPv4, IPv4-mapped IPv6, AWS's IPv6 metadata address).
 
     :raises InvalidInputError: naming the problem.
     """
     parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
+    host = (parts.hostname or "").lower().rstrip(".")
     if parts.scheme not in ("http", "https") or not host:
         raise InvalidInputError(
             f"Event log URL scheme {parts.scheme or '(none)'!r} is not supported; give an s3:// object, "
             "an https:// URL, or a local file to upload."
         )
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        address = None
-    if host in _METADATA_HOSTS or (address is not None and (address.is_link_local or address.is_multicast)):
+    address = _host_address(host)
+    if host in _METADATA_HOSTS or (
+        address is not None
+        and (
+            address.is_link_local or address.is_multicast or address.is_unspecified or address == _AWS_IMDS_V6
+        )
+    ):
         raise InvalidInputError(f"Event log URL host {host!r} is a link-local or metadata address; refused.")
     if parts.scheme == "http" and not _is_loopback(host):
         raise InvalidInputError(

@@ -162,3 +162,14 @@ def test_secret_and_token_never_logged_or_shown(
     text = caplog.text + repr(sync_client) + repr(sync_client.access_token()) + repr(sync_client.settings)
     assert API_KEY_SECRET not in text
     assert token not in text
+
+
+def test_an_outage_during_the_token_exchange_is_not_called_a_bad_key(
+    sync_server: Any, sync_client: SyncClient
+) -> None:
+    sync_server.faults.add("POST /v1/auth/token", status=503)
+    with pytest.raises(SyncAPIError) as info:
+        sync_client.request(contract.PRODUCTS)
+    assert not isinstance(info.value, AuthenticationError)
+    assert info.value.status == 503
+    assert "key" not in info.value.message.lower()
