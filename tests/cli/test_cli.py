@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 import requests
-from sync_provider.testing.eventlog_generator import emr_cluster_report, tiny_workload, write_event_log
 
 from sync_provider.cli.main import main
+from sync_provider.testing.eventlog_generator import emr_cluster_report, tiny_workload, write_event_log
 from tests.conftest import API_KEY_ID, API_KEY_SECRET
 
 
