@@ -124,7 +124,10 @@ async def test_faults_still_end_in_success(
     prediction_id = create_prediction(sync_client, eventlog, cluster_report)
     auth_before = sync_conn.stats.requests[AUTH]
     task = asyncio.ensure_future(run_trigger(fast(prediction_id)))
-    await asyncio.sleep(0.05)
+    for _ in range(500):  # wait until the trigger holds a token, however slow the machine is
+        if sync_conn.stats.requests[AUTH] > auth_before:
+            break
+        await asyncio.sleep(0.01)
     sync_conn.expire_tokens()  # mid-run: the next poll gets 401 and refreshes once
     (event,) = await task
     assert event.payload["status"] == "success", event.payload
