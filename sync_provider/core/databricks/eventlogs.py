@@ -413,7 +413,12 @@ def _wait_for_delivery(  # noqa: PLR0917 - private helper of collect_eventlog
             checked = sizes
             outcome = _check(store, parts, folder)
             if not outcome.problems:
-                return _location(target, store, outcome)
+                # A delivery may land while the check reads the parts: only a listing that is the
+                # same before and after the check describes what was checked.
+                again, _ = store.list_parts()
+                if {p.name: p.size for p in again} == sizes:
+                    return _location(target, store, outcome)
+                previous, checked, waiting = None, None, "a delivery landed during the check"
         if waiting is not None:
             reason = waiting
         elif outcome is not None:
