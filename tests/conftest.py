@@ -107,3 +107,27 @@ def sync_client(sync_server: Any) -> Iterator[Any]:
     settings = load_settings(API_KEY_ID, API_KEY_SECRET, sync_server.url, env={})
     with SyncClient(settings, timeout=(2.0, 5.0), retries=3, backoff_factor=0.01, backoff_max=0.05) as client:
         yield client
+
+
+#: The bucket the ``sim`` fixture creates (where the EMR tests keep their Sync project folders).
+EMR_PROJECT_BUCKET = "sync-projects"
+
+
+@pytest.fixture
+def sim(simulator: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The test module's ``simulator`` fixture (an :class:`~sync_provider.testing.aws.AwsSimulator`),
+    reset, with :data:`EMR_PROJECT_BUCKET` and the ``aws_default`` connection pointing at it.
+
+    Afterwards failure rules and the event-log mode are back to their defaults, and a test that left a
+    cluster running fails (after its clusters are terminated).
+    """
+    simulator.reset()
+    simulator.create_bucket(EMR_PROJECT_BUCKET)
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", simulator.aws_connection_json())
+    yield simulator
+    simulator.clear_failures()
+    simulator.eventlog_mode = "complete"
+    left = simulator.running_clusters()
+    if left:
+        simulator.terminate_all()
+        pytest.fail(f"the test left EMR clusters running: {left}")

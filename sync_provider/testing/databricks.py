@@ -52,21 +52,18 @@ import itertools
 import json
 import logging
 import random
-import socket
-import socketserver
 import string
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
-from sync_provider.testing.sync_api.faults import FaultDecision, FaultInjector
+from sync_provider.testing._http import Reply, StandIn, StandInHandler
+from sync_provider.testing.sync_api.faults import FaultInjector
 
 log = logging.getLogger(__name__)
 
@@ -257,87 +254,29 @@ class _Run:
     final_due: bool = True
 
 
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 256
+@dataclass
+class _Request:
+    method: str
+    endpoint: str
+    version_ok: bool
+    query: str
+    raw: bytes
+    authorization: str = field(repr=False)
 
-    def __init__(self, address: tuple[str, int], app: LocalDatabricks) -> None:
-        self.app = app
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
-        super().__init__(address, _Handler)
-
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind does a reverse DNS lookup (socket.getfqdn) that can take seconds.
-        socketserver.TCPServer.server_bind(self)
-        host, port = self.server_address[:2]
-        self.server_name = str(host)
-        self.server_port = int(port)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        log.debug("Connection from %s ended with an error", client_address, exc_info=True)
-
-    def track(self, conn: socket.socket, alive: bool) -> None:
-        with self._connections_lock:
-            if alive:
-                self._connections.add(conn)
-            else:
-                self._connections.discard(conn)
-
-    def close_connections(self) -> None:
-        with self._connections_lock:
-            connections = list(self._connections)
-        for conn in connections:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
+    @property
+    def route(self) -> str:
+        return f"{self.method} /{self.endpoint}"
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(StandInHandler):
     server_version = "LocalDatabricks/1.0"
-    sys_version = ""
-    disable_nagle_algorithm = True
-    timeout = 120
-    server: _HTTPServer
-
-    def setup(self) -> None:
-        super().setup()
-        self.server.track(self.connection, True)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            self.server.track(self.connection, False)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s " + format, self.address_string(), *args)
-
-    def do_GET(self) -> None:
-        self.server.app._serve(self)
-
-    do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
-
-    def send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
-        body = json.dumps(payload).encode("utf-8")
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        if self.close_connection:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        self.wfile.write(body)
-
-    def drop(self) -> None:
-        self.close_connection = True
-        with contextlib.suppress(OSError):
-            self.connection.shutdown(socket.SHUT_RDWR)
 
 
-class LocalDatabricks:
+def _json_reply(status: int, payload: Any) -> Reply:
+    return Reply(status, json.dumps(payload).encode("utf-8"))
+
+
+class LocalDatabricks(StandIn[_Request]):
     """A local Databricks workspace for tests and demos.
 
     :param host: interface to bind (loopback).
@@ -352,6 +291,14 @@ class LocalDatabricks:
     :param cluster_events: filler events per job cluster (so that ``clusters/events`` pages).
     :param work: the jobs every synthetic application runs (default :func:`default_work`).
     """
+
+    _title = "LocalDatabricks"
+    _handler = _Handler
+    _thread_name = "local-databricks"
+    _poll_interval = 0.05
+    _request_queue_size = 256
+    # A failed request changed nothing, so a drop-after fault only swallows successful answers.
+    _drop_errors_after = False
 
     def __init__(
         self,
@@ -371,8 +318,7 @@ class LocalDatabricks:
             raise ValueError("phase_s must be > 0 and log_delivery_delay_s >= 0.")
         if rolled_parts is not None and rolled_parts < 0:
             raise ValueError("rolled_parts must be >= 0.")
-        self.host = host
-        self.port = port
+        super().__init__(host, port, FaultInjector(ROUTES, seed=seed))
         self.token = token
         self.phase_s = phase_s
         self.log_delivery_delay_s = log_delivery_delay_s
@@ -381,7 +327,6 @@ class LocalDatabricks:
         self.rolled_parts = rolled_parts
         self.cluster_events = cluster_events
         self.work = list(work) if work is not None else None
-        self.faults = FaultInjector(ROUTES, seed=seed)
         #: Problems of log deliveries (e.g. a missing bucket), one sentence each.
         self.delivery_errors: list[str] = []
         self._lock = threading.RLock()
@@ -397,67 +342,23 @@ class LocalDatabricks:
         self._object_ids = itertools.count(10**12 + 1)
         self._logs: dict[str, list[tuple[str, bytes]]] = {}
         self._requests: list[RequestRecord] = []
-        self._httpd: _HTTPServer | None = None
-        self._thread: threading.Thread | None = None
         self._ticker: threading.Thread | None = None
-        self._stop = threading.Event()
-        self._url: str | None = None
 
     # ------------------------------------------------------------------------------ lifecycle
-
-    @property
-    def url(self) -> str:
-        """The workspace URL, e.g. ``http://127.0.0.1:50123``."""
-        if self._url is None:
-            raise RuntimeError("LocalDatabricks is not started; call start() first.")
-        return self._url
 
     @property
     def bound_port(self) -> int:
         """The TCP port served."""
         return int(self.url.rsplit(":", 1)[1])
 
-    def start(self) -> LocalDatabricks:
-        """Serve in background threads; return ``self``."""
-        if self._httpd is not None:
-            raise RuntimeError("LocalDatabricks is already running.")
-        self._stop = threading.Event()
-        httpd = _HTTPServer((self.host, self.port), self)
-        host, port = httpd.server_address[:2]
-        text = host.decode() if isinstance(host, bytes) else str(host)
-        self._url = f"http://{'127.0.0.1' if text in ('', '0.0.0.0') else text}:{port}"  # noqa: S104
-        self._httpd = httpd
-        self._thread = threading.Thread(
-            target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="local-databricks", daemon=True
-        )
-        self._thread.start()
+    def _after_start(self) -> None:
         self._ticker = threading.Thread(target=self._tick_forever, name="local-databricks-clock", daemon=True)
         self._ticker.start()
-        log.info("Local Databricks listening on %s", self._url)
-        return self
 
-    def stop(self) -> None:
-        """Stop serving and close open connections."""
-        httpd = self._httpd
-        if httpd is None:
-            return
-        self._stop.set()
-        httpd.shutdown()
-        httpd.close_connections()
-        httpd.server_close()
-        for thread in (self._thread, self._ticker):
-            if thread is not None:
-                thread.join(5)
-        self._httpd = self._thread = self._ticker = None
-        self._url = None
-
-    def __enter__(self) -> LocalDatabricks:
-        return self.start() if self._httpd is None else self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
+    def _after_stop(self) -> None:
+        if self._ticker is not None:
+            self._ticker.join(5)
+        self._ticker = None
 
     # ------------------------------------------------------------------------------ test helpers
 
@@ -594,7 +495,7 @@ class LocalDatabricks:
     # ------------------------------------------------------------------------------ time
 
     def _tick_forever(self) -> None:
-        while not self._stop.wait(0.02):
+        while not self._stop_event.wait(0.02):
             try:
                 self._tick()
             except Exception:  # the clock must keep going
@@ -661,83 +562,60 @@ class LocalDatabricks:
 
     # ------------------------------------------------------------------------------ HTTP
 
-    def _serve(self, handler: _Handler) -> None:
-        method = handler.command
+    def _read_request(self, handler: StandInHandler) -> _Request:
         split = urlsplit(handler.path)
         parts = [p for p in split.path.split("/") if p]
-        endpoint = "/".join(parts[2:]) if len(parts) >= 3 and parts[0] == "api" else ""
-        version_ok = len(parts) >= 2 and parts[0] == "api" and parts[1].replace(".", "").isdigit()
-        route = f"{method} /{endpoint}"
         try:
             length = int(handler.headers.get("Content-Length") or 0)
         except ValueError:
             length = 0
-        raw = handler.rfile.read(length) if length > 0 else b""
-
-        def record(status: int) -> None:
-            # Recorded before anything is written, so a client that saw the answer finds it logged.
-            with self._lock:
-                self._requests.append(RequestRecord(method, endpoint, status))
-
-        try:
-            decision = self.faults.decide(route) if route in ROUTES else None
-            if decision is not None and self._fault_before(handler, decision, record):
-                return
-            try:
-                payload = self._handle(method, endpoint, version_ok, split.query, raw, handler)
-            except ApiError as exc:
-                record(exc.status)
-                handler.send_json(exc.status, {"error_code": exc.error_code, "message": exc.message})
-                return
-            except Exception:
-                log.exception("Local Databricks failed serving %s", route)
-                record(500)
-                handler.send_json(
-                    500, {"error_code": "INTERNAL_ERROR", "message": "Unexpected stand-in error."}
-                )
-                return
-            if decision is not None and decision.drop == "after":
-                record(0)
-                handler.drop()
-                return
-            record(200)
-            handler.send_json(200, payload)
-        except OSError as exc:
-            log.debug("Connection problem serving %s: %s", route, exc)
-            handler.close_connection = True
-
-    def _fault_before(
-        self, handler: _Handler, decision: FaultDecision, record: Callable[[int], None]
-    ) -> bool:
-        if decision.latency_s > 0:
-            self._stop.wait(decision.latency_s)
-        if decision.drop == "before":
-            record(0)
-            handler.drop()
-            return True
-        if decision.status is None:
-            return False
-        code = _FAULT_CODES.get(decision.status, HTTPStatus(decision.status).phrase.upper().replace(" ", "_"))
-        headers = {}
-        record(decision.status)
-        if decision.retry_after is not None:
-            headers["Retry-After"] = f"{decision.retry_after:g}"
-        handler.send_json(
-            decision.status, {"error_code": code, "message": f"Injected fault {decision.status}."}, headers
+        return _Request(
+            method=handler.command,
+            endpoint="/".join(parts[2:]) if len(parts) >= 3 and parts[0] == "api" else "",
+            version_ok=len(parts) >= 2 and parts[0] == "api" and parts[1].replace(".", "").isdigit(),
+            query=split.query,
+            raw=handler.rfile.read(length) if length > 0 else b"",
+            authorization=(handler.headers.get("Authorization") or "").strip(),
         )
-        return True
 
-    def _handle(  # noqa: PLR0917 - one request's parts
-        self, method: str, endpoint: str, version_ok: bool, query: str, raw: bytes, handler: _Handler
-    ) -> dict[str, Any]:
-        auth = (handler.headers.get("Authorization") or "").strip()
+    def _fault_key(self, request: _Request) -> str | None:
+        return request.route if request.route in ROUTES else None
+
+    def _respond(self, request: _Request) -> Reply:
+        try:
+            return _json_reply(200, self._handle(request))
+        except ApiError as exc:
+            return _json_reply(exc.status, {"error_code": exc.error_code, "message": exc.message})
+        except Exception:
+            log.exception("Local Databricks failed serving %s", request.route)
+            return _json_reply(500, {"error_code": "INTERNAL_ERROR", "message": "Unexpected stand-in error."})
+
+    def _fault_reply(self, request: _Request, status: int) -> Reply:
+        code = _FAULT_CODES.get(status, HTTPStatus(status).phrase.upper().replace(" ", "_"))
+        return _json_reply(status, {"error_code": code, "message": f"Injected fault {status}."})
+
+    def _on_fault(self, request: _Request, kind: str) -> None:
+        if kind.startswith("drop"):
+            self._record(request, 0)
+
+    def _before_send(self, handler: StandInHandler, request: _Request, reply: Reply) -> None:
+        # Recorded before anything is written, so a client that saw the answer finds it logged.
+        self._record(request, reply.status)
+
+    def _record(self, request: _Request, status: int) -> None:
+        with self._lock:
+            self._requests.append(RequestRecord(request.method, request.endpoint, status))
+
+    def _handle(self, request: _Request) -> dict[str, Any]:
+        method, endpoint, raw = request.method, request.endpoint, request.raw
+        auth = request.authorization
         if auth != f"Bearer {self.token}":
             raise ApiError(
                 401,
                 "UNAUTHENTICATED",
                 "Invalid access token." if auth else "Credential was not sent or was of an unsupported type.",
             )
-        if not version_ok or f"{method} /{endpoint}" not in ROUTES:
+        if not request.version_ok or request.route not in ROUTES:
             raise ApiError(404, "ENDPOINT_NOT_FOUND", f"No API found for '{method} /{endpoint}'")
         body: dict[str, Any] = {}
         if raw.strip():
@@ -752,7 +630,8 @@ class LocalDatabricks:
             body = parsed
         if method == "GET":
             # The provider's async hook sends GET parameters as a JSON body; the query string wins.
-            params = {**body, **{k: v[-1] for k, v in parse_qs(query, keep_blank_values=True).items()}}
+            query = parse_qs(request.query, keep_blank_values=True)
+            params = {**body, **{k: v[-1] for k, v in query.items()}}
         else:
             params = body
         handler_name = "_ep_" + endpoint.replace("/", "_").replace("-", "_")

@@ -8,6 +8,7 @@ reaches AWS; the Sync side is the local Sync API server (``sync_default``).
 
 from __future__ import annotations
 
+import copy
 import json
 import subprocess
 import sys
@@ -17,73 +18,21 @@ from typing import Any
 import pytest
 
 from sync_provider.testing.aws import AwsSimulator
+from tests.conftest import sim
+from tests.core.test_emr import BUCKET, LOCATION, job_flow
+from tests.core.test_emr import FLEETS as CORE_FLEETS
+
+__all__ = ["BUCKET", "LOCATION", "job_flow", "sim"]  # shared with the other test_emr_* modules
 
 pytestmark = pytest.mark.airflow
 
-BUCKET = "sync-projects"
-LOCATION = f"s3://{BUCKET}/emr"
 #: Short simulated times: a one-step cluster takes about 1 s from RunJobFlow to TERMINATED.
 STEP_WALL_S = 0.3
 BOOTSTRAP_WALL_S = 0.2
 
 
-def job_flow(
-    name: str = "nightly-etl", *, steps: int = 1, keep_alive: bool = False, **overrides: Any
-) -> dict[str, Any]:
-    """A RunJobFlow request with instance groups, steps, roles, tags and a log URI."""
-    request: dict[str, Any] = {
-        "Name": name,
-        "ReleaseLabel": "emr-6.10.0",
-        "LogUri": "s3://emr-logs/nightly/",
-        "Applications": [{"Name": "Spark"}],
-        "Instances": {
-            "InstanceGroups": [
-                {"Name": "Master", "InstanceRole": "MASTER", "InstanceType": "m5.xlarge", "InstanceCount": 1},
-                {"Name": "Core", "InstanceRole": "CORE", "InstanceType": "m5.xlarge", "InstanceCount": 2},
-            ],
-            "KeepJobFlowAliveWhenNoSteps": keep_alive,
-        },
-        "Steps": [
-            {
-                "Name": f"step-{i}",
-                "ActionOnFailure": "TERMINATE_CLUSTER",
-                "HadoopJarStep": {
-                    "Jar": "command-runner.jar",
-                    "Args": ["spark-submit", f"s3://code/job{i}.py"],
-                },
-            }
-            for i in range(steps)
-        ],
-        "Configurations": [
-            {"Classification": "spark-defaults", "Properties": {"spark.executor.memory": "4g"}}
-        ],
-        "JobFlowRole": "EMR_EC2_DefaultRole",
-        "ServiceRole": "EMR_DefaultRole",
-        "Tags": [{"Key": "team", "Value": "data"}],
-    }
-    request.update(overrides)
-    return request
-
-
-FLEETS: dict[str, Any] = {
-    "InstanceFleets": [
-        {
-            "Name": "Master",
-            "InstanceFleetType": "MASTER",
-            "TargetOnDemandCapacity": 1,
-            "InstanceTypeConfigs": [{"InstanceType": "m5.xlarge"}],
-        },
-        {
-            "Name": "Core",
-            "InstanceFleetType": "CORE",
-            "TargetOnDemandCapacity": 2,
-            "TargetSpotCapacity": 1,
-            "InstanceTypeConfigs": [{"InstanceType": "m5.2xlarge", "WeightedCapacity": 1}],
-        },
-    ],
-    "Ec2SubnetIds": ["subnet-0abc"],
-    "KeepJobFlowAliveWhenNoSteps": False,
-}
+#: The core tests' instance fleets without their task fleet.
+FLEETS: dict[str, Any] = copy.deepcopy({**CORE_FLEETS, "InstanceFleets": CORE_FLEETS["InstanceFleets"][:2]})
 
 
 class FakeTI:
@@ -133,25 +82,9 @@ def make_context(ti: FakeTI | None = None, store: FakeStateStore | None = None) 
 
 @pytest.fixture(scope="module")
 def simulator() -> Iterator[AwsSimulator]:
+    """The simulator of the EMR Airflow tests; ``sim`` (tests/conftest.py) resets it for every test."""
     with AwsSimulator(step_wall_s=STEP_WALL_S, bootstrap_wall_s=BOOTSTRAP_WALL_S) as sim:
         yield sim
-
-
-@pytest.fixture
-def sim(simulator: AwsSimulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsSimulator]:
-    """The simulator, reset, with the project bucket and ``aws_default`` pointing at it.
-
-    No test may leave a cluster running: the fixture fails the test that does (after terminating them).
-    """
-    simulator.reset()
-    simulator.create_bucket(BUCKET)
-    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", simulator.aws_connection_json())
-    yield simulator
-    simulator.clear_failures()
-    left = simulator.running_clusters()
-    if left:
-        simulator.terminate_all()
-        pytest.fail(f"the test left EMR clusters running: {left}")
 
 
 @pytest.fixture

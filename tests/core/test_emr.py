@@ -18,8 +18,9 @@ from sync_provider.core.models import PredictionStatus
 from sync_provider.core.predictions import wait_for_prediction
 from sync_provider.core.projects import create_project
 from sync_provider.testing.aws import AwsSimulator
+from tests.conftest import EMR_PROJECT_BUCKET
 
-BUCKET = "sync-projects"
+BUCKET = EMR_PROJECT_BUCKET
 LOCATION = f"s3://{BUCKET}/emr"
 PROJECT = "11111111-2222-4333-8444-555555555555"
 FAST = Backoff(initial=0.03, maximum=0.1, factor=1.5, jitter=0.0)
@@ -28,6 +29,7 @@ FAST = Backoff(initial=0.03, maximum=0.1, factor=1.5, jitter=0.0)
 def job_flow(
     name: str = "nightly-etl", *, steps: int = 1, keep_alive: bool = False, **overrides: Any
 ) -> dict[str, Any]:
+    """A RunJobFlow request with instance groups, steps, roles, tags and a log URI."""
     request: dict[str, Any] = {
         "Name": name,
         "ReleaseLabel": "emr-6.10.0",
@@ -91,22 +93,9 @@ FLEETS = {
 
 @pytest.fixture(scope="module")
 def simulator() -> Iterator[AwsSimulator]:
+    """This module's simulator (``sim``, from tests/conftest.py, resets it for every test)."""
     with AwsSimulator(step_wall_s=0.15, bootstrap_wall_s=0.1, page_size=2) as sim:
         yield sim
-
-
-@pytest.fixture
-def sim(simulator: AwsSimulator) -> Iterator[AwsSimulator]:
-    """The simulator, reset, with the project bucket; no cluster may be left running afterwards."""
-    simulator.reset()
-    simulator.create_bucket(BUCKET)
-    yield simulator
-    simulator.clear_failures()
-    simulator.eventlog_mode = "complete"
-    left = simulator.running_clusters()
-    if left:
-        simulator.terminate_all()
-        pytest.fail(f"the test left EMR clusters running: {left}")
 
 
 @pytest.fixture
@@ -490,7 +479,9 @@ def test_record_run_creates_a_prediction_that_succeeds_and_the_next_run_uses_it(
     wait(emr_client, run.cluster_id).unwrap()
 
     prediction_id = emr.record_run(emr_client, s3, run.cluster_id, sync_client=sync_client).unwrap()
-    assert keys(s3, run.run_prefix.removeprefix(f"s3://{BUCKET}/"))[-1].endswith("run-job-flow-request.json")
+    run_keys = keys(s3, run.run_prefix.removeprefix(f"s3://{BUCKET}/"))
+    names = [k.rsplit("/", 1)[-1] for k in run_keys]
+    assert names[-2:] == ["run-job-flow-request.json", "sync-prediction.json"]
     assert any(k.endswith("emr-cluster-report.json") for k in keys(s3))
     prediction = wait_for_prediction(prediction_id, timeout_s=30, poll=FAST, client=sync_client).unwrap()
     assert PredictionStatus.parse(prediction.status or "") is PredictionStatus.SUCCESS

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
-import contextlib
 import hashlib
 import hmac
 import json
@@ -25,24 +24,21 @@ import re
 import secrets
 import shutil
 import signal
-import socket
-import socketserver
 import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 from xml.sax.saxutils import escape as xml_escape
 
-from sync_provider.testing.sync_api.faults import FaultDecision, FaultInjector
+from sync_provider.testing._http import KEEP_ALIVE_TIMEOUT_S, Reply, StandIn, StandInHandler
+from sync_provider.testing.sync_api.faults import FaultInjector
 from sync_provider.testing.sync_api.multipart import MultipartError, MultipartReader, parse_header_params
 from sync_provider.testing.sync_api.processing import Processor, safe_filename
 from sync_provider.testing.sync_api.state import (
@@ -67,23 +63,12 @@ UPLOAD_TTL_S = 3600
 MAX_JSON_BYTES = 64 * 1024 * 1024
 MAX_FORM_FIELD_BYTES = 20 * 1024
 MAX_DRAIN_BYTES = 64 * 1024 * 1024
-KEEP_ALIVE_TIMEOUT_S = 120
 _UPLOAD_ALGORITHM = "AWS4-HMAC-SHA256"
 _FILENAME_TOKEN = "${filename}"  # noqa: S105 - the literal S3 key placeholder, not a secret
 
 
 # --------------------------------------------------------------------------------------------------
 # replies and errors
-
-
-@dataclass
-class Reply:
-    """An HTTP response to send: status, body and extra headers."""
-
-    status: int
-    body: bytes = b""
-    content_type: str = "application/json"
-    headers: dict[str, str] = field(default_factory=dict)
 
 
 def _json_bytes(payload: Any) -> bytes:
@@ -313,75 +298,28 @@ class RequestContext:
     body: RequestBody
 
 
+@dataclass
+class _Request:
+    """A request read off the connection: its route (``None`` when unknown) and what it carries."""
+
+    route: Route | None
+    allowed: list[str]
+    context: RequestContext
+
+
 # --------------------------------------------------------------------------------------------------
 # HTTP plumbing
 
 
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 1024
-    allow_reuse_address = True
-
-    def __init__(self, address: tuple[str, int], app: LocalSyncServer) -> None:
-        self.app = app
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
-        super().__init__(address, _Handler)
-
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind calls socket.getfqdn(), a reverse DNS lookup that can take seconds.
-        socketserver.TCPServer.server_bind(self)
-        host, port = self.server_address[:2]
-        self.server_name = str(host)
-        self.server_port = int(port)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        log.debug("Connection from %s ended with an error", client_address, exc_info=True)
-
-    def track(self, conn: socket.socket, alive: bool) -> None:
-        with self._connections_lock:
-            if alive:
-                self._connections.add(conn)
-            else:
-                self._connections.discard(conn)
-
-    def close_connections(self) -> None:
-        with self._connections_lock:
-            connections = list(self._connections)
-        for conn in connections:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(StandInHandler):
     server_version = "SyncLocalAPI/1.0"
-    sys_version = ""
-    disable_nagle_algorithm = True
     timeout = KEEP_ALIVE_TIMEOUT_S
-    server: _HTTPServer
 
     def version_string(self) -> str:
         """The ``Server`` header value."""
         return self.server_version
 
-    def setup(self) -> None:
-        super().setup()
-        self.server.track(self.connection, True)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            self.server.track(self.connection, False)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s " + format, self.address_string(), *args)
-
-    def do_GET(self) -> None:
-        self.server.app._serve(self)
-
-    do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do_GET
+    do_HEAD = do_OPTIONS = StandInHandler.do_GET
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """Answer a malformed request with the JSON error envelope and close the connection."""
@@ -392,39 +330,12 @@ class _Handler(BaseHTTPRequestHandler):
         # The base class's message may quote the raw request line; send only the generic description.
         self.send_reply(error_reply(code, status.phrase, status.description), close=True)
 
-    def send_reply(self, reply: Reply, *, close: bool = False) -> None:
-        """Send a complete response (with ``Content-Length`` unless the status is 204).
-
-        :param reply: what to send.
-        :param close: close the connection afterwards.
-        """
-        if close:
-            self.close_connection = True
-        self.send_response(reply.status)
-        if reply.status != 204:
-            self.send_header("Content-Type", reply.content_type)
-            self.send_header("Content-Length", str(len(reply.body)))
-        for name, value in reply.headers.items():
-            self.send_header(name, value)
-        if self.close_connection:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        if reply.body and reply.status != 204 and getattr(self, "command", None) != "HEAD":
-            self.wfile.write(reply.body)
-        self.server.app.stats.count_response(reply.status)
-
-    def drop(self) -> None:
-        """Close the connection without answering."""
-        self.close_connection = True
-        with contextlib.suppress(OSError):
-            self.connection.shutdown(socket.SHUT_RDWR)
-
 
 # --------------------------------------------------------------------------------------------------
 # the server
 
 
-class LocalSyncServer:
+class LocalSyncServer(StandIn[_Request]):
     """A local Sync API server for tests and demos.
 
     :param host: interface to bind (loopback by default).
@@ -440,6 +351,12 @@ class LocalSyncServer:
     :param seed: seed of the fault injector's random draws.
     :param data_dir: where event logs are stored; default a temporary directory removed on stop.
     """
+
+    _title = "The local Sync API server"
+    _handler = _Handler
+    _thread_name = "sync-api-server"
+    _poll_interval = 0.1
+    _request_queue_size = 1024
 
     def __init__(
         self,
@@ -458,8 +375,7 @@ class LocalSyncServer:
     ) -> None:
         if (s3_client is None) != (upload_bucket is None):
             raise ValueError("Give both s3_client and upload_bucket for S3 upload mode, or neither.")
-        self.host = host
-        self.port = port
+        super().__init__(host, port, FaultInjector((r.key for r in ROUTES), seed=seed))
         self.api_keys: dict[str, str] = dict(DEFAULT_API_KEYS if api_keys is None else api_keys)
         self.token_ttl_s = token_ttl_s
         self.processing_delay_s = processing_delay_s
@@ -470,46 +386,24 @@ class LocalSyncServer:
         self.seed = seed
         self.data_dir = data_dir
         self.stats = ServerStats()
-        self.faults = FaultInjector((r.key for r in ROUTES), seed=seed)
         self._store = Store()
         self._upload_secret = secrets.token_bytes(32)
         self._routes = ROUTES
-        self._httpd: _HTTPServer | None = None
-        self._thread: threading.Thread | None = None
         self._processor: Processor | None = None
-        self._stop_event = threading.Event()
         self._owns_data_dir = False
-        self._url: str | None = None
 
     # lifecycle
-
-    @property
-    def url(self) -> str:
-        """The base URL, e.g. ``http://127.0.0.1:50123``.
-
-        :raises RuntimeError: before :meth:`start`.
-        """
-        if self._url is None:
-            raise RuntimeError("The local Sync API server is not started; call start() first.")
-        return self._url
 
     @property
     def running(self) -> bool:
         """Whether the server is serving requests."""
         return self._httpd is not None
 
-    def start(self) -> LocalSyncServer:
-        """Bind the port and serve in a background thread; return ``self``.
-
-        :raises RuntimeError: when already started.
-        """
-        if self._httpd is not None:
-            raise RuntimeError("The local Sync API server is already running.")
+    def _before_start(self) -> None:
         if self.data_dir is None:
             self.data_dir = Path(tempfile.mkdtemp(prefix="sync-api-"))
             self._owns_data_dir = True
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self._stop_event = threading.Event()
         self._processor = Processor(
             store=self._store,
             stats=self.stats,
@@ -521,49 +415,14 @@ class LocalSyncServer:
             s3_client=self.s3_client,
             upload_bucket=self.upload_bucket,
         )
-        httpd = _HTTPServer((self.host, self.port), self)
-        host, port = httpd.server_address[:2]
-        url_host = "127.0.0.1" if host in ("0.0.0.0", "") else str(host)  # noqa: S104 - comparison only
-        self._url = f"http://{url_host}:{port}"
-        self._httpd = httpd
-        self._thread = threading.Thread(
-            target=httpd.serve_forever, kwargs={"poll_interval": 0.1}, name="sync-api-server", daemon=True
-        )
-        self._thread.start()
-        log.info("Local Sync API server listening on %s", self._url)
-        return self
 
-    def stop(self) -> None:
-        """Stop serving, close open connections and remove the temporary data directory."""
-        httpd = self._httpd
-        if httpd is None:
-            return
-        self._stop_event.set()
-        httpd.shutdown()
-        httpd.close_connections()
-        httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(5)
+    def _after_stop(self) -> None:
         if self._processor is not None:
             self._processor.join(10)
-        self._httpd = None
-        self._thread = None
-        self._url = None
         if self._owns_data_dir and self.data_dir is not None:
             shutil.rmtree(self.data_dir, ignore_errors=True)
             self.data_dir = None
             self._owns_data_dir = False
-
-    def __enter__(self) -> LocalSyncServer:
-        return self.start() if self._httpd is None else self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # helpers for tests
 
@@ -594,71 +453,46 @@ class LocalSyncServer:
             allowed.append(route.method)
         return None, {}, allowed
 
-    def _serve(self, handler: _Handler) -> None:
+    def _read_request(self, handler: StandInHandler) -> _Request | None:
         method = handler.command
         split = urlsplit(handler.path)
         path = split.path
         if len(path) > 1 and path.endswith("/"):
             path = path[:-1]
         route, params, allowed = self._match(method, path)
-        template = route.template if route is not None else UNKNOWN_ROUTE
-        self.stats.count_request(method, template)
+        self.stats.count_request(method, route.template if route is not None else UNKNOWN_ROUTE)
         try:
             body = RequestBody(handler.rfile, handler.headers)
         except ValueError as exc:
             handler.send_reply(error_reply(400, "Bad Request", str(exc)), close=True)
-            return
-        decision = self.faults.decide(f"{method} {template}")
-        try:
-            if decision is not None and self._apply_fault_before(handler, decision, route, body):
-                return
-            context = RequestContext(
-                method=method,
-                path=path,
-                query=parse_qs(split.query, keep_blank_values=True),
-                params=params,
-                headers=handler.headers,
-                body=body,
-            )
-            reply = self._execute(route, allowed, context)
-            if decision is not None and decision.drop == "after":
-                self.stats.count_fault("drop_after")
-                handler.drop()
-                return
-            if not body.drain():
-                handler.close_connection = True
-            handler.send_reply(reply)
-        except (ConnectionError, TimeoutError, OSError) as exc:
-            log.debug("Connection problem while serving %s %s: %s", method, template, exc)
+            return None
+        query = parse_qs(split.query, keep_blank_values=True)
+        context = RequestContext(method, path, query, params, handler.headers, body)
+        return _Request(route, allowed, context)
+
+    def _fault_key(self, request: _Request) -> str:
+        template = request.route.template if request.route is not None else UNKNOWN_ROUTE
+        return f"{request.context.method} {template}"
+
+    def _respond(self, request: _Request) -> Reply:
+        return self._execute(request.route, request.allowed, request.context)
+
+    def _fault_reply(self, request: _Request, status: int) -> Reply:
+        phrase = HTTPStatus(status).phrase
+        message = f"Injected fault: {status} {phrase}."
+        if request.route is not None and request.route.template == "/_uploads":
+            return s3_error_reply(status, phrase.replace(" ", ""), message)
+        return error_reply(status, phrase, message, {"injected": True})
+
+    def _on_fault(self, request: _Request, kind: str) -> None:
+        self.stats.count_fault(kind)
+
+    def _before_send(self, handler: StandInHandler, request: _Request, reply: Reply) -> None:
+        if not request.context.body.drain():
             handler.close_connection = True
 
-    def _apply_fault_before(
-        self, handler: _Handler, decision: FaultDecision, route: Route | None, body: RequestBody
-    ) -> bool:
-        """Apply latency, an early drop or an injected status; return whether the request is done."""
-        if decision.latency_s > 0:
-            self.stats.count_fault("latency")
-            self._stop_event.wait(decision.latency_s)
-        if decision.drop == "before":
-            self.stats.count_fault("drop_before")
-            handler.drop()
-            return True
-        if decision.status is None:
-            return False
-        self.stats.count_fault("status")
-        status = HTTPStatus(decision.status)
-        message = f"Injected fault: {decision.status} {status.phrase}."
-        if route is not None and route.template == "/_uploads":
-            reply = s3_error_reply(decision.status, status.phrase.replace(" ", ""), message)
-        else:
-            reply = error_reply(decision.status, status.phrase, message, {"injected": True})
-        if decision.retry_after is not None:
-            seconds = decision.retry_after
-            reply.headers["Retry-After"] = str(int(seconds)) if seconds == int(seconds) else f"{seconds:g}"
-        if not body.drain():
-            handler.close_connection = True
-        handler.send_reply(reply)
-        return True
+    def _sent(self, reply: Reply) -> None:
+        self.stats.count_response(reply.status)
 
     def _execute(self, route: Route | None, allowed: list[str], context: RequestContext) -> Reply:
         if route is None:
