@@ -12,12 +12,14 @@ import logging
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 from sync_provider.core import contract, storage
 from sync_provider.core.backoff import Backoff, Deadline
 from sync_provider.core.client import SyncClient
 from sync_provider.core.errors import (
+    EventLogError,
     InvalidInputError,
     PredictionError,
     PredictionTimeoutError,
@@ -94,6 +96,7 @@ def create_prediction_from_url(
     project_id: str | None = None,
     client: SyncClient | None = None,
     s3_client: Any = None,
+    on_created: Callable[[str], None] | None = None,
 ) -> str:
     """Create a prediction from an event log Sync fetches itself; return the prediction id.
 
@@ -105,6 +108,7 @@ def create_prediction_from_url(
     :param eventlog_url: ``s3://bucket/key`` or ``https://...``.
     :param project_id: Sync project to attach the prediction to.
     :param s3_client: boto3 S3 client for presigning (default: boto3's default chain).
+    :param on_created: called with the prediction id as soon as the create call answered.
     """
     product = contract.parse_platform(platform)
     report = _check_report(cluster_report)
@@ -114,8 +118,94 @@ def create_prediction_from_url(
         url = storage.check_fetchable_url(eventlog_url)
     body = contract.create_prediction_body(product, report, project_id=project_id, eventlog_url=url)
     created = CreatedPrediction.model_validate(_client(client).request(contract.CREATE_PREDICTION, json=body))
+    if on_created is not None:
+        on_created(created.prediction_id)
     log.info("Created Sync prediction %s from %s", created.prediction_id, eventlog_url.split("?", 1)[0])
     return created.prediction_id
+
+
+#: Bytes read at a time, from the end, when looking for the last line of an uncompressed log.
+_TAIL_STEP = 64 * 1024
+#: A last line longer than this (without a newline) is not judged: the log is given the benefit.
+_TAIL_LIMIT = 8 * 1024 * 1024
+
+
+def _tail_line(path: str) -> bytes | None:
+    """The last line of an uncompressed file when no newline follows it; ``None`` otherwise.
+
+    Reads backwards from the end in steps of ``_TAIL_STEP``, at most ``_TAIL_LIMIT`` bytes. A file
+    that starts with a compression or zip magic is not looked at (its last bytes are not text).
+    """
+    from sync_provider.core.eventlog.codecs import ZIP_MAGIC, sniff_codec
+
+    with open(path, "rb") as handle:
+        head = handle.read(8)
+        if sniff_codec(head) is not None or head.startswith(ZIP_MAGIC):
+            return None
+        size = handle.seek(0, os.SEEK_END)
+        if size == 0:
+            return None
+        handle.seek(size - 1)
+        if handle.read(1) == b"\n":
+            return None
+        window = b""
+        position = size
+        while position > 0 and len(window) < _TAIL_LIMIT:
+            step = min(_TAIL_STEP, position)
+            position -= step
+            handle.seek(position)
+            window = handle.read(step) + window
+            newline = window.rfind(b"\n")
+            if newline >= 0:
+                return window[newline + 1 :]
+        return window if position == 0 else None
+
+
+def _check_local_eventlog(eventlog: str, *, allow_incomplete: bool) -> None:
+    """Refuse a local file or folder that is not a Spark event log, or that Spark had not finished.
+
+    Cheap: only the ends of the log are read. The head goes through the event-log reader (every
+    codec it supports, archives, rolling and Databricks folders) up to its first event, which must
+    be a Spark listener event; the layout alone says whether parts are missing or in progress; the
+    end of the last part, when it is an uncompressed file, says whether its last line was cut off.
+    A missing path or an empty file is left to :func:`storage.open_upload_source`, which says so.
+
+    :raises EventLogError: when the log is not a Spark event log (empty, binary, other JSON, parts
+        of several applications, corrupt compressed data) or, unless ``allow_incomplete``, when it
+        is incomplete.
+    """
+    from sync_provider.core.eventlog.codecs import codec_from_name
+    from sync_provider.core.eventlog.layout import open_layout, parse_json_object
+    from sync_provider.core.eventlog.reader import ReadStats, iter_layout_events
+
+    path = Path(eventlog).expanduser()
+    if not path.exists() or (path.is_file() and path.stat().st_size == 0):
+        return
+    with open_layout(path) as layout:
+        events = iter_layout_events(layout, ReadStats())
+        try:
+            next(events, None)  # raises when the head is not that of a Spark event log
+        finally:
+            close = getattr(events, "close", None)  # a generator: closing it closes the part's file
+            if close is not None:
+                close()
+        problems = list(layout.problems)
+        last = layout.parts[-1]
+        if last.entry.local_path is not None and codec_from_name(last.entry.basename) is None:
+            tail = _tail_line(last.entry.local_path)
+            if tail is not None and tail.strip():
+                event = parse_json_object(tail)
+                if event is None or "Event" not in event:
+                    problems.append(f"last line of {last.name} is cut off (the file was still being written)")
+    if problems and not allow_incomplete:
+        raise EventLogError(
+            f"The event log {path} is incomplete: {'; '.join(problems)}. Spark may not have finished "
+            "writing it (the application failed or is still running): upload the finished log, or pass "
+            "allow_incomplete=True to predict from it anyway.",
+            detail={"reason": "incomplete", "eventlog": str(path), "problems": problems},
+        )
+    if problems:
+        log.warning("Uploading the incomplete event log %s: %s", path, "; ".join(problems))
 
 
 #: Attempts of the presigned POST (the same object key: repeating it cannot duplicate anything).
@@ -161,6 +251,8 @@ def create_prediction_with_upload(
     client: SyncClient | None = None,
     s3_client: Any = None,
     upload_sleep: Callable[[float], None] = time.sleep,
+    on_created: Callable[[str], None] | None = None,
+    allow_incomplete: bool = False,
 ) -> str:
     """Create a prediction and upload its event log through the presigned POST Sync returns.
 
@@ -168,18 +260,32 @@ def create_prediction_with_upload(
     memory; a folder is zipped first. The source is opened before the prediction is created, so
     a missing file creates nothing.
 
+    A local log is checked before anything is created, reading only its ends: its first event
+    must be a Spark listener event (an empty, binary or foreign file is refused) and, unless
+    ``allow_incomplete``, no part may be missing or in progress and its last line must not be cut
+    off. An ``s3://`` log is not checked here (``record_run`` checks the whole log before it
+    uploads).
+
     A failed upload (connection error, 429 or 5xx) is repeated up to ``UPLOAD_ATTEMPTS`` times
     with backoff: the presigned POST writes one object key, so repeating it duplicates nothing.
 
+    :param on_created: called with the prediction id as soon as the create call answered, before
+        the upload (so that a caller can remember a prediction whose upload it may not live to finish).
+    :param allow_incomplete: upload a local log that Spark had not finished writing.
+    :raises EventLogError: when a local log is not a Spark event log, or is incomplete.
     :raises StorageError: when the upload is not answered with HTTP 204; the error's ``detail``
         holds the prediction id that was created without a log.
     """
     product = contract.parse_platform(platform)
     report = _check_report(cluster_report)
+    if not _is_remote(os.fspath(eventlog)):
+        _check_local_eventlog(os.fspath(eventlog), allow_incomplete=allow_incomplete)
     sync = _client(client)
     with storage.open_upload_source(eventlog, s3_client=s3_client) as (filename, stream):
         body = contract.create_prediction_body(product, report, project_id=project_id)
         created = CreatedPrediction.model_validate(sync.request(contract.CREATE_PREDICTION, json=body))
+        if on_created is not None:
+            on_created(created.prediction_id)
         if created.upload_details is None:
             raise PredictionError(
                 f"Prediction {created.prediction_id} was created but the API sent no upload details.",
@@ -205,12 +311,18 @@ def create_prediction(
     upload: bool | None = None,
     client: SyncClient | None = None,
     s3_client: Any = None,
+    on_created: Callable[[str], None] | None = None,
+    allow_incomplete: bool = False,
 ) -> Response[str]:
     """Create a prediction from an event log given as a URL, an ``s3://`` object or a local path.
 
     :param upload: ``None`` (default) uploads local paths and ``s3://`` folders (ending in ``/``) and
         passes other URLs; ``True`` uploads an ``s3://`` object through Sync's presigned POST
         instead of sending a presigned GET URL.
+    :param on_created: called with the prediction id as soon as the create call answered (before
+        an upload); an exception it raises propagates.
+    :param allow_incomplete: upload a local log that Spark had not finished writing (a local log is
+        checked before anything is created: see :func:`create_prediction_with_upload`).
     """
     text = os.fspath(eventlog)
     if upload is False and not _is_remote(text):
@@ -219,10 +331,23 @@ def create_prediction(
         )
     if upload or not _is_remote(text) or (text.startswith("s3") and text.endswith("/")):
         return create_prediction_with_upload(
-            platform, cluster_report, text, project_id=project_id, client=client, s3_client=s3_client
+            platform,
+            cluster_report,
+            text,
+            project_id=project_id,
+            client=client,
+            s3_client=s3_client,
+            on_created=on_created,
+            allow_incomplete=allow_incomplete,
         )
     return create_prediction_from_url(
-        platform, cluster_report, text, project_id=project_id, client=client, s3_client=s3_client
+        platform,
+        cluster_report,
+        text,
+        project_id=project_id,
+        client=client,
+        s3_client=s3_client,
+        on_created=on_created,
     )
 
 

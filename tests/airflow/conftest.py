@@ -53,9 +53,10 @@ def eventlog(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def not_a_log(tmp_path: Path) -> Path:
-    """A file the prediction engine rejects: its prediction ends in FAILURE."""
-    path = tmp_path / "notes.txt"
-    path.write_text("this is not a Spark event log\n")
+    """A log that passes the client's check (it starts like a Spark log) but that the prediction engine
+    rejects: it has no application, so its prediction ends in FAILURE."""
+    path = tmp_path / "application_1700000000000_0002"
+    path.write_text('{"Event": "SparkListenerLogStart", "Spark Version": "3.5.0"}\n')
     return path
 
 

@@ -390,11 +390,10 @@ _fleet_instances = st.fixed_dictionaries(
                         min_size=1,
                         max_size=2,
                     ),
+                    # At least 1, so that a MASTER fleet has its primary node (limit_problems).
+                    "TargetOnDemandCapacity": st.integers(1, 8),
                 },
-                optional={
-                    "TargetOnDemandCapacity": st.integers(0, 8),
-                    "TargetSpotCapacity": st.integers(0, 8),
-                },
+                optional={"TargetSpotCapacity": st.integers(0, 8)},
             ),
             min_size=1,
             max_size=3,

@@ -183,8 +183,9 @@ def test_bad_inputs_are_refused(sync_client: SyncClient, tmp_path: Path, report:
 def test_failed_prediction_carries_sync_message(
     sync_client: SyncClient, tmp_path: Path, report: dict[str, Any]
 ) -> None:
-    not_a_log = tmp_path / "notes.txt"
-    not_a_log.write_text("this is not a Spark event log\n")
+    # A Spark event log in form (so the local check lets it through) that Sync cannot predict from.
+    not_a_log = tmp_path / "application_1_0001"
+    not_a_log.write_text('{"Event": "SparkListenerLogStart", "Spark Version": "3.5.0"}\n')
     prediction_id = predictions.create_prediction("aws-emr", report, not_a_log, client=sync_client).unwrap()
     response = predictions.wait_for_prediction(prediction_id, client=sync_client, poll=FAST, timeout_s=30)
     with pytest.raises(PredictionError, match=f"Prediction {prediction_id} failed: ") as info:

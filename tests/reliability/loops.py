@@ -51,6 +51,7 @@ from sync_provider.core.errors import (
 )
 from sync_provider.core.models import Prediction
 from sync_provider.core.predictions import get_prediction, list_predictions, wait_for_prediction
+from sync_provider.core.recording import has_event_log
 from tests.reliability.faults import CLIENT_READ_TIMEOUT_S, AwsFaultInjector, AwsFaultStats, FaultPlan
 from tests.reliability.secret_scan import register_secret
 
@@ -247,8 +248,10 @@ class Orchestrator:
 def reconcile_prediction(sync: SyncClient, project_id: str, previous: SyncError | None) -> str | None:
     """A prediction of this run that already has its event log, created by an earlier attempt.
 
-    Looks at the prediction an upload error names, then at the project's predictions (each loop has
-    its own project, and records one run).
+    Uses the core's rule (:func:`~sync_provider.core.recording.has_event_log`, by which
+    ``record_run`` itself adopts the prediction named in the run folder). Looks at the prediction
+    an upload error names, then at the project's predictions (each loop has its own project, and
+    records one run).
     """
     candidates: list[Prediction] = []
     detail = previous.detail if previous is not None else None
@@ -256,7 +259,7 @@ def reconcile_prediction(sync: SyncClient, project_id: str, previous: SyncError 
         candidates.append(get_prediction(detail["prediction_id"], client=sync).unwrap())
     candidates += list_predictions(project_id=project_id, client=sync).unwrap()
     for prediction in candidates:
-        if prediction.event_log or (prediction.status or "PENDING").upper() != "PENDING":
+        if has_event_log(prediction):
             return prediction.prediction_id
     return None
 

@@ -79,6 +79,14 @@ _LOG_KINDS = ("s3", "dbfs", "volumes")
 _ZONE_RE = re.compile(r"^([a-z]{2}(?:-gov)?-[a-z]+-\d)[a-z]$")
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 _S3_DEFAULTS: dict[str, Any] = {"enable_encryption": True, "canned_acl": "bucket-owner-full-control"}
+#: Largest ``num_workers``, ``autoscale.min_workers`` and ``autoscale.max_workers`` accepted.
+#:
+#: The Clusters API documents no maximum for these fields. What limits a real cluster is the cloud
+#: account's instance quotas and the network: Databricks on AWS gives every node two IP addresses
+#: and a workspace subnet is at most a /17, so one cluster cannot go much beyond 16,000 nodes. The
+#: bound sits well above that, so it never refuses a cluster that could start, and catches the
+#: mistakes that would otherwise reach Databricks (an extra digit or three, an overflowed number).
+MAX_WORKERS = 100_000
 
 
 def _type_name(value: Any) -> str:
@@ -100,6 +108,8 @@ def _check_types(spec: Mapping[str, Any], problems: list[str]) -> None:
             problems.append(f"{key} must be true or false (got {_type_name(value)})")
         elif key in _INT_FIELDS and not (_is_int(value) and value >= 0):
             problems.append(f"{key} must be a whole number >= 0 (got {value!r})")
+        elif key == "num_workers" and value > MAX_WORKERS:
+            problems.append(_too_many("num_workers", value))
         elif key in _STR_MAP_FIELDS:
             if not isinstance(value, Mapping):
                 problems.append(f"{key} must be an object of strings (got {_type_name(value)})")
@@ -121,6 +131,13 @@ def _check_types(spec: Mapping[str, Any], problems: list[str]) -> None:
                 problems.append(f"{key} must be a list of {kind}")
 
 
+def _too_many(field: str, value: int) -> str:
+    return (
+        f"{field} must be at most {MAX_WORKERS} (got {value}); no Databricks cluster is that large: "
+        "check the number for extra digits"
+    )
+
+
 def _check_shape(spec: Mapping[str, Any], problems: list[str]) -> None:
     if not spec.get("spark_version"):
         problems.append("spark_version is required (e.g. '13.3.x-scala2.12')")
@@ -137,10 +154,14 @@ def _check_shape(spec: Mapping[str, Any], problems: list[str]) -> None:
         high: Any = autoscale.get("max_workers")
         if not (_is_int(low) and low >= 0):
             problems.append(f"autoscale.min_workers must be a whole number >= 0 (got {low!r})")
+        elif low > MAX_WORKERS:
+            problems.append(_too_many("autoscale.min_workers", low))
         if not (_is_int(high) and high >= 1):
             problems.append(f"autoscale.max_workers must be a whole number >= 1 (got {high!r})")
         elif _is_int(low) and low > high:
             problems.append(f"autoscale.min_workers ({low}) is larger than autoscale.max_workers ({high})")
+        elif high > MAX_WORKERS:
+            problems.append(_too_many("autoscale.max_workers", high))
         extra = sorted(set(autoscale) - {"min_workers", "max_workers"})
         if extra:
             problems.append(f"autoscale has unknown fields: {', '.join(extra)}")
@@ -173,8 +194,13 @@ def validate_cluster_spec(spec: Any) -> list[str]:
     """Return every problem of a Databricks cluster spec (an empty list when it is valid).
 
     Checks: required ``spark_version``; ``node_type_id`` or ``instance_pool_id`` (or a
-    ``policy_id``); ``num_workers`` xor ``autoscale {min_workers, max_workers}``; the types of known
-    fields; unknown top-level fields (with a suggestion).
+    ``policy_id``); ``num_workers`` xor ``autoscale {min_workers, max_workers}``, each a whole
+    number from 0 (1 for ``max_workers``) to :data:`MAX_WORKERS`; the types of known fields;
+    unknown top-level fields (with a suggestion).
+
+    :data:`MAX_WORKERS` (100,000) is this module's own sanity bound, not a documented Databricks
+    limit: the Clusters API documents none. It is far above what a workspace's network and quotas
+    allow (see :data:`MAX_WORKERS`), so it refuses only mistakes such as ``10**9``.
 
     :param spec: the cluster spec.
     """

@@ -13,7 +13,12 @@ from typing import Any
 
 from sync_provider.core.backoff import Backoff, Deadline
 from sync_provider.core.databricks.client import DatabricksApi
-from sync_provider.core.databricks.eventlogs import DEFAULT_LOG_POLL, DEFAULT_LOG_TIMEOUT_S, collect_eventlog
+from sync_provider.core.databricks.eventlogs import (
+    DEFAULT_LOG_POLL,
+    DEFAULT_LOG_TIMEOUT_S,
+    collect_eventlog,
+    log_target,
+)
 from sync_provider.core.databricks.models import (
     CLUSTERS_EVENTS,
     CLUSTERS_GET,
@@ -264,6 +269,9 @@ def record_run(
     log_poll: Backoff = DEFAULT_LOG_POLL,
     cluster_id: str | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    existing_prediction_id: str | None = None,
+    adopt_recorded: bool = True,
+    on_created: Callable[[str], None] | None = None,
 ) -> str:
     """Create a Sync prediction from a successful run; return the prediction id.
 
@@ -272,6 +280,13 @@ def record_run(
     with the log uploaded through Sync's presigned POST (a DBFS log as a zip of its parts; an S3
     log streamed from S3 when it is one file, else downloaded and zipped). Temporary files are
     removed.
+
+    A run is recorded once: the new prediction's id is saved as ``sync-prediction.json`` in the
+    run's log destination (S3 or DBFS) right after the create call answered, and a later
+    ``record_run`` of the same run returns that prediction, before waiting for the event log,
+    instead of creating a second one when Sync already has its event log (see
+    :mod:`sync_provider.core.recording`). A prediction whose upload never finished is abandoned
+    (with a warning naming it) and a new one created.
 
     :param api: the Databricks API.
     :param run_id: a run that ended ``TERMINATED`` / ``SUCCESS``.
@@ -285,9 +300,16 @@ def record_run(
     :param log_poll: delays between looks at the log location.
     :param cluster_id: which cluster, when the run used several.
     :param sleep: the sleep function (tests pass a fake).
+    :param existing_prediction_id: a prediction an earlier attempt created (e.g. kept by the
+        caller from ``on_created``): returned when it has its event log, else abandoned.
+    :param adopt_recorded: also adopt the prediction named in the log destination's
+        ``sync-prediction.json``; ``False`` records the run anew (a deliberate second recording).
+    :param on_created: called with the prediction id as soon as the create call answered, before
+        the event log is uploaded; an exception it raises propagates (and nothing is uploaded).
     :raises DatabricksError: the run did not succeed, or Databricks failed.
     """
     from sync_provider.core.predictions import create_prediction
+    from sync_provider.core.recording import adopt_earlier, announcer
 
     number = check_run_id(run_id)
     run = fetch_run(api, number)
@@ -316,6 +338,22 @@ def record_run(
     tags = report["cluster"].get("custom_tags")
     tags = tags if isinstance(tags, Mapping) else {}
     project = project_id or tags.get(PROJECT_ID_TAG) or None
+    target = log_target(report)
+    adopted = adopt_earlier(
+        existing_prediction_id=existing_prediction_id,
+        adopt_recorded=adopt_recorded,
+        run_folder=target.destination,
+        subject=f"Databricks run {number}",
+        cluster_id=target.cluster_id,
+        run_id=str(number),
+        project_id=project,
+        log_sent_with_create=False,
+        client=sync_client,
+        s3_client=s3_client,
+        api=api,
+    )
+    if adopted is not None:
+        return adopted
     location = collect_eventlog(
         api,
         report,
@@ -348,6 +386,16 @@ def record_run(
             upload=True,
             client=sync_client,
             s3_client=s3_client,
+            on_created=announcer(
+                on_created,
+                target.destination,
+                Platform.AWS_DATABRICKS,
+                target.cluster_id,
+                run_id=str(number),
+                project_id=project,
+                s3_client=s3_client,
+                api=api,
+            ),
         ).unwrap()
     finally:
         for folder in scratch:

@@ -61,28 +61,214 @@ def _format_botocore_error(error: Any) -> str:
         got = type(extra.get("param")).__name__
         return f"{where}: has type {got}, expected {valid}"
     if kind == "invalid range":
-        return f"{where}: is below the minimum {extra.get('min_allowed')}"
+        minimum = extra.get("min_allowed")
+        return f"{where}: is below the minimum {minimum}; use {minimum} or more"
     if kind == "invalid length":
-        return f"{where}: is shorter than the minimum length {extra.get('min_allowed')}"
+        minimum = extra.get("min_allowed")
+        return f"{where}: is shorter than the minimum length {minimum}; give at least {minimum} characters"
     return f"{where}: {kind}"
 
 
-def validation_problems(request: Mapping[str, Any]) -> list[str]:
-    """Check a RunJobFlow request against botocore's input model; return every problem found.
+#: Largest number of instances in one instance group or fleet (and in the ``InstanceCount`` shorthand).
+#:
+#: EMR's API documents no maximum for ``InstanceCount`` or a fleet's target capacity: what really
+#: stops a cluster is the account's EC2 vCPU quotas (On-Demand and Spot), usually far below this,
+#: and the free addresses of its subnet. The bound is deliberately generous so that it never
+#: refuses a cluster a quota increase could allow, yet it catches the mistakes that would otherwise
+#: reach AWS: an extra digit or three, a byte or memory size pasted into a count, an overflowed
+#: number. The check runs before anything is written.
+MAX_INSTANCES_PER_GROUP = 10_000
+#: Length limit of a cluster ``Name`` (EMR's own limit).
+MAX_NAME_LENGTH = 256
+#: Keys of the ``Instances`` shorthand (one master type, one core type, a total count).
+_SHORTHAND_KEYS = ("MasterInstanceType", "SlaveInstanceType", "InstanceCount")
+_FLEET_TARGETS = ("TargetOnDemandCapacity", "TargetSpotCapacity")
 
-    Values are never quoted in the problems (a request may carry secrets).
+
+def _bad_name_character(name: str) -> tuple[int, str] | None:
+    """The first character of ``name`` EMR or a log line should not carry, with its position."""
+    for position, char in enumerate(name):
+        code = ord(char)
+        # Control characters (C0 including tab and line breaks, DEL, C1), lone surrogates and the
+        # two non-characters EMR's pattern excludes.
+        if code < 0x20 or 0x7F <= code <= 0x9F or 0xD800 <= code <= 0xDFFF or code in (0xFFFE, 0xFFFF):
+            return position, f"U+{code:04X}"
+    return None
+
+
+def _name_problems(name: Any) -> list[str]:
+    if not isinstance(name, str):
+        return []  # botocore reports a missing name or a wrong type
+    if not name:
+        return [f"Name: is empty; give the cluster a name of 1 to {MAX_NAME_LENGTH} characters"]
+    problems: list[str] = []
+    if len(name) > MAX_NAME_LENGTH:
+        problems.append(
+            f"Name: is {len(name)} characters long but EMR allows at most {MAX_NAME_LENGTH}; shorten it"
+        )
+    bad = _bad_name_character(name)
+    if bad is not None:
+        problems.append(
+            f"Name: has the control character {bad[1]} at position {bad[0]}; use printable characters "
+            "only (no NUL, tab, line break or other control character)"
+        )
+    return problems
+
+
+def _count_problem(where: str, value: Any, minimum: int, why: str = "") -> str | None:
+    """A problem with one instance count, or ``None`` (non-integers are botocore's to report)."""
+    if isinstance(value, bool):
+        return f"{where}: has type bool, expected int"
+    if not isinstance(value, int) or minimum <= value <= MAX_INSTANCES_PER_GROUP:
+        return None
+    return (
+        f"{where}: is {value}, outside {minimum}..{MAX_INSTANCES_PER_GROUP}{why}; set a whole number of "
+        f"instances from {minimum} to {MAX_INSTANCES_PER_GROUP}"
+    )
+
+
+def _largest_weight(fleet: Mapping[str, Any]) -> int:
+    weights = [
+        config.get("WeightedCapacity")
+        for config in fleet.get("InstanceTypeConfigs") or []
+        if isinstance(config, Mapping)
+    ]
+    usable = [w for w in weights if isinstance(w, int) and not isinstance(w, bool) and w >= 1]
+    return max([1, *usable])
+
+
+def _fleet_problems(index: int, fleet: Mapping[str, Any]) -> list[str]:
+    where = f"Instances.InstanceFleets[{index}]"
+    master = fleet.get("InstanceFleetType") == "MASTER"
+    weight = _largest_weight(fleet)
+    limit = MAX_INSTANCES_PER_GROUP * weight
+    problems: list[str] = []
+    total = 0
+    reported = False  # by botocore: a wrong type, or a value below its minimum 0
+    for key in _FLEET_TARGETS:
+        value = fleet.get(key)
+        if isinstance(value, bool):
+            problems.append(f"{where}.{key}: has type bool, expected int")
+        elif isinstance(value, int) and value >= 0:
+            total += value
+            if value > limit:
+                problems.append(
+                    f"{where}.{key}: is {value} units, more than {MAX_INSTANCES_PER_GROUP} instances of the "
+                    f"fleet's largest WeightedCapacity ({weight}) provide; set at most {limit}"
+                )
+        elif value is not None:
+            reported = True
+    if master and total < 1 and not problems and not reported:
+        problems.append(
+            f"{where}: the MASTER fleet has no capacity; set TargetOnDemandCapacity or TargetSpotCapacity "
+            "to 1 (the primary node)"
+        )
+    return problems
+
+
+def _present(instances: Mapping[str, Any], key: str) -> bool:
+    return instances.get(key) is not None
+
+
+def _node_problems(instances: Any) -> list[str]:
+    """How ``Instances`` describes the nodes: exactly one way, with counts within bounds."""
+    if not isinstance(instances, Mapping):
+        return []  # missing or of the wrong type: botocore reports it
+    groups, fleets = _present(instances, "InstanceGroups"), _present(instances, "InstanceFleets")
+    shorthand = [key for key in _SHORTHAND_KEYS if _present(instances, key)]
+    ways = [name for name, given in (("InstanceGroups", groups), ("InstanceFleets", fleets)) if given]
+    if shorthand:
+        ways.append("/".join(shorthand))
+    if not ways:
+        return [
+            "Instances: describes no nodes; give InstanceGroups, InstanceFleets, or the shorthand "
+            "MasterInstanceType (with SlaveInstanceType and InstanceCount)"
+        ]
+    if len(ways) > 1:
+        return [
+            f"Instances: describes the nodes {len(ways)} ways ({' and '.join(ways)}); EMR takes one: keep "
+            "InstanceGroups, InstanceFleets or the MasterInstanceType/SlaveInstanceType/InstanceCount "
+            "shorthand and remove the others"
+        ]
+    problems: list[str] = []
+    if groups:
+        listed = instances["InstanceGroups"]
+        if isinstance(listed, list) and not listed:
+            problems.append("Instances.InstanceGroups: is empty; give at least the MASTER instance group")
+        for i, group in enumerate(listed if isinstance(listed, list) else []):
+            if not isinstance(group, Mapping):
+                continue
+            master = group.get("InstanceRole") == "MASTER"
+            why = " (a MASTER group needs at least 1)" if master else ""
+            problem = _count_problem(
+                f"Instances.InstanceGroups[{i}].InstanceCount", group.get("InstanceCount"), int(master), why
+            )
+            if problem:
+                problems.append(problem)
+    elif fleets:
+        listed = instances["InstanceFleets"]
+        if isinstance(listed, list) and not listed:
+            problems.append("Instances.InstanceFleets: is empty; give at least the MASTER instance fleet")
+        for i, fleet in enumerate(listed if isinstance(listed, list) else []):
+            if isinstance(fleet, Mapping):
+                problems += _fleet_problems(i, fleet)
+    else:
+        if not _present(instances, "MasterInstanceType"):
+            problems.append(
+                "Instances.MasterInstanceType: is missing; the shorthand SlaveInstanceType/InstanceCount "
+                "needs it (or describe the nodes with InstanceGroups or InstanceFleets instead)"
+            )
+        problem = _count_problem(
+            "Instances.InstanceCount",
+            instances.get("InstanceCount"),
+            1,
+            " (the count includes the master node)",
+        )
+        if problem:
+            problems.append(problem)
+    return problems
+
+
+def limit_problems(request: Mapping[str, Any]) -> list[str]:
+    """Check what botocore's model does not: the name, the node layout and the instance counts.
+
+    * ``Name``: 1 to :data:`MAX_NAME_LENGTH` characters, none of them a control character.
+    * ``Instances``: exactly one way of describing the nodes (``InstanceGroups``, ``InstanceFleets``
+      or the ``MasterInstanceType``/``SlaveInstanceType``/``InstanceCount`` shorthand).
+    * Counts are whole numbers: a group's ``InstanceCount`` (and the shorthand's) at most
+      :data:`MAX_INSTANCES_PER_GROUP`, at least 1 for the MASTER group and the shorthand, at least 0
+      for CORE and TASK groups; a fleet's target capacities at most what
+      :data:`MAX_INSTANCES_PER_GROUP` instances of its largest ``WeightedCapacity`` provide (their
+      minimum 0 is in botocore's model), and a MASTER fleet's at least 1 in total.
+
+    Values other than numbers are never quoted (a request may carry secrets). A value of the wrong
+    type is left to :func:`validation_problems`' botocore check.
+
+    :param request: the RunJobFlow keyword arguments.
+    """
+    return _name_problems(request.get("Name")) + _node_problems(request.get("Instances"))
+
+
+def validation_problems(request: Mapping[str, Any]) -> list[str]:
+    """Check a RunJobFlow request; return every problem found.
+
+    botocore's input model checks the fields and their types; :func:`limit_problems` then checks the
+    name, the node layout and the instance counts. Values are never quoted in the problems (a
+    request may carry secrets).
 
     :param request: the RunJobFlow keyword arguments.
     """
     from botocore.validate import ParamValidator
 
     report = ParamValidator().validate(dict(request), _run_job_flow_shape())
-    if not report.has_errors():
-        return []
-    errors = getattr(report, "_errors", None)
-    if isinstance(errors, list):
-        return [_format_botocore_error(e) for e in errors]
-    return [line for line in report.generate_report().splitlines() if line.strip()]
+    problems: list[str] = []
+    if report.has_errors():
+        errors = getattr(report, "_errors", None)
+        if isinstance(errors, list):
+            problems = [_format_botocore_error(e) for e in errors]
+        else:
+            problems = [line for line in report.generate_report().splitlines() if line.strip()]
+    return problems + limit_problems(request)
 
 
 def _now(now: datetime | None) -> datetime:
@@ -293,14 +479,16 @@ def prepare_run_job_flow(
     <UTC time>/<run id>/eventlog/``. Everything else the user set is kept. A user value that differs
     from Sync's is an error, never overwritten; the same value is fine, so preparing a prepared
     request again changes nothing. The result is checked against botocore's RunJobFlow model and
-    every problem is reported in one error.
+    the limits of :func:`limit_problems` (name, node layout, instance counts), and every problem is
+    reported in one error.
 
     :param request: RunJobFlow keyword arguments (not modified).
     :param project_id: the Sync project id.
     :param project_location: ``s3://bucket[/prefix]`` folder of the project's runs.
     :param run_id: the run id; default the request's ``sync:run-id`` tag, else a new UUID4.
     :param now: time of the run folder (default: now, UTC).
-    :raises InvalidInputError: listing every problem (bad location, conflicts, botocore problems).
+    :raises InvalidInputError: listing every problem (bad location, conflicts, botocore problems,
+        limits).
     """
     return _prepare(request, project_id=project_id, project_location=project_location, run_id=run_id, now=now)
 

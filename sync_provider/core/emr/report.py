@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sync_provider.core.emr._common import (
@@ -26,6 +26,7 @@ from sync_provider.core.emr.clusters import _state
 from sync_provider.core.errors import EMRError, EventLogError, InvalidInputError
 from sync_provider.core.models import Platform
 from sync_provider.core.predictions import create_prediction, returns_response
+from sync_provider.core.recording import adopt_earlier, announcer
 from sync_provider.core.storage import parse_s3_url
 
 log = logging.getLogger(__name__)
@@ -250,8 +251,20 @@ def record_run(
     upload: bool = False,
     sync_client: Any = None,
     region: str | None = None,
+    existing_prediction_id: str | None = None,
+    adopt_recorded: bool = True,
+    on_created: Callable[[str], None] | None = None,
 ) -> str:
-    """Record a finished run with Sync: report, save it, find the event log, create a prediction.
+    """Record a finished run with Sync: report, find and check the event log, save the report, predict.
+
+    The event log is found and checked before anything is written: a missing or incomplete log
+    raises with the run folder left as it was (no ``emr-cluster-report.json``).
+
+    A run is recorded once: the new prediction's id is saved as ``sync-prediction.json`` in the run
+    folder right after the create call answered, and a later ``record_run`` of the same cluster
+    returns that prediction instead of creating a second one when Sync already has its event log
+    (see :mod:`sync_provider.core.recording`). A prediction whose upload never finished is
+    abandoned (with a warning naming it) and a new one created.
 
     :param emr_client: a boto3 EMR client.
     :param s3_client: a boto3 S3 client (also presigns or streams the event log).
@@ -261,6 +274,12 @@ def record_run(
     :param upload: upload the log through Sync's presigned POST instead of sending a presigned URL.
     :param sync_client: a :class:`~sync_provider.core.client.SyncClient` (default: from settings).
     :param region: the cluster's region for the report (default: the EMR client's).
+    :param existing_prediction_id: a prediction an earlier attempt created (e.g. kept by the
+        caller from ``on_created``): returned when it has its event log, else abandoned.
+    :param adopt_recorded: also adopt the prediction named in the run folder's
+        ``sync-prediction.json``; ``False`` records the run anew (a deliberate second recording).
+    :param on_created: called with the prediction id as soon as the create call answered, before
+        the event log is uploaded; an exception it raises propagates (and nothing is uploaded).
     :return: the prediction id.
     :raises EMRError: when the cluster did not finish successfully (with the reason) or AWS fails.
     :raises EventLogError: when the event log is missing or incomplete.
@@ -283,17 +302,37 @@ def record_run(
             f"EMR cluster {cluster_id} belongs to project {tagged} ({PROJECT_TAG} tag), not {project_id}."
         )
     project = project_id or tagged
-    _save(s3_client, report)
+    # Check everything before writing anything: the run folder (a Sync run?) and the whole event
+    # log; a missing or incomplete log leaves the run folder as it was.
+    run_folder = run_location_of(report["Cluster"]).run_prefix
     eventlog_url = _find_eventlog(s3_client, report, allow_incomplete)
+    _save(s3_client, report)
     # A rolling log is a folder of parts: it cannot be one presigned URL, so it is zipped and uploaded.
+    upload = upload or eventlog_url.endswith("/")
+    adopted = adopt_earlier(
+        existing_prediction_id=existing_prediction_id,
+        adopt_recorded=adopt_recorded,
+        run_folder=run_folder,
+        subject=f"EMR cluster {cluster_id}",
+        cluster_id=cluster_id,
+        project_id=project,
+        log_sent_with_create=not upload,
+        client=sync_client,
+        s3_client=s3_client,
+    )
+    if adopted is not None:
+        return adopted
     prediction_id = create_prediction(
         Platform.AWS_EMR,
         report,
         eventlog_url,
         project_id=project,
-        upload=upload or eventlog_url.endswith("/"),
+        upload=upload,
         client=sync_client,
         s3_client=s3_client,
+        on_created=announcer(
+            on_created, run_folder, Platform.AWS_EMR, cluster_id, project_id=project, s3_client=s3_client
+        ),
     ).unwrap()
     log.info("Recorded EMR cluster %s as Sync prediction %s", cluster_id, prediction_id)
     return prediction_id
