@@ -261,6 +261,7 @@ class SyncDatabricksSubmitRunOperator(BaseOperator):
         self.on_code_change = on_code_change
         self.aws_conn_id = aws_conn_id
         self._run_id: int | None = None
+        self._killed = False
 
     @cached_property
     def api(self) -> DatabricksHookApi:
@@ -535,6 +536,7 @@ class SyncDatabricksSubmitRunOperator(BaseOperator):
                 run_settings=settings,
             )
         )
+        self._run_id = int(submitted.run_id)  # on_kill cancels it from now on
         destination: str | None = submitted.log_destination
         if submitted.sync_run_id and submitted.project_id:
             # A replayed submission returns the first one's run, whose folder is named after its run id.
@@ -613,6 +615,7 @@ class SyncDatabricksSubmitRunOperator(BaseOperator):
         store = _StateStore(context, self)
         run_id, metrics = self._start(context, store)
         self._run_id = run_id
+        self._stop_if_killed(run_id)
         run = self._read_run(run_id)
         self.log.info("Databricks run %s: %s", run_id, run.get("run_page_url") or "(no run page yet)")
         self._push(context, run_id, run, metrics)
@@ -626,6 +629,7 @@ class SyncDatabricksSubmitRunOperator(BaseOperator):
                 raise AirflowException(run_failure(run_id, state, run).message)
             store.mark_done(run_id)
             return run_id
+        self._stop_if_killed(run_id)
         if self.deferrable:
             from sync_provider.triggers.databricks import SyncDatabricksRunTrigger
 
@@ -676,8 +680,23 @@ class SyncDatabricksSubmitRunOperator(BaseOperator):
         self._after_success(context, _StateStore(context, self), run_id, None)
         return run_id
 
+    def _stop_if_killed(self, run_id: int) -> None:
+        """End the try when ``on_kill`` ran while the run was being submitted.
+
+        Airflow's task runner calls ``on_kill`` from its SIGTERM handler and lets ``execute`` go on
+        until the SIGKILL that follows: a submission answered after the kill must not be waited for.
+        """
+        if not self._killed:
+            return
+        self.on_kill()  # the run id is known now
+        what = "cancelled" if self.cancel_on_kill else "left running (cancel_on_kill=False)"
+        raise AirflowException(
+            f"The task was killed while submitting Databricks run {run_id}; the run was {what}."
+        )
+
     def on_kill(self) -> None:
         """Cancel the run this task started or re-attached to (unless ``cancel_on_kill`` is off)."""
+        self._killed = True
         if self._run_id is None or not self.cancel_on_kill:
             return
         from sync_provider.core.databricks import cancel_run
@@ -712,6 +731,12 @@ class SyncDatabricksRecordRunOperator(BaseOperator):
     (DBFS, or S3 read with the ``aws_conn_id`` connection), and creates an ``aws-databricks``
     prediction with the log uploaded (see :func:`~sync_provider.core.databricks.record_run`).
     Stores the *Sync Prediction* link. Only a run that ended ``TERMINATED``/``SUCCESS`` is recorded.
+
+    A retry does not predict the run twice: the new prediction's id is kept in
+    ``task_state_store`` (key ``sync_prediction``, Airflow 3.3+) and in the log destination's
+    ``sync-prediction.json`` as soon as the create call answered, and the next try returns that
+    prediction, without waiting for the log again, when Sync has its event log. A task cleared
+    after it finished records anew.
 
     .. seealso::
         :ref:`howto/operator:SyncDatabricksRecordRunOperator`
@@ -796,6 +821,7 @@ class SyncDatabricksRecordRunOperator(BaseOperator):
     def execute(self, context: Context) -> str:
         """Record the run; return the prediction id."""
         from sync_provider.core.databricks import record_run
+        from sync_provider.operators._record import RecordState
 
         run_id = parse_run_id(self.run_id)
         project_id = None
@@ -808,6 +834,8 @@ class SyncDatabricksRecordRunOperator(BaseOperator):
             initial=self.log_poll_interval, maximum=max(self.log_poll_interval, self.max_log_poll_interval)
         )
         self.log.info("Recording Databricks run %s: cluster report, then the event log", run_id)
+        state = RecordState(context, self.log, {"run_id": run_id, "cluster_id": self.cluster_id or None})
+        existing, adopt_recorded = state.plan()
         prediction_id: str = unwrap(
             record_run(
                 self.api,
@@ -821,8 +849,12 @@ class SyncDatabricksRecordRunOperator(BaseOperator):
                 log_timeout_s=self.log_timeout,
                 log_poll=poll,
                 cluster_id=self.cluster_id or None,
+                existing_prediction_id=existing,
+                adopt_recorded=adopt_recorded,
+                on_created=state.created,
             )
         )
         self.log.info("Recorded Databricks run %s as Sync prediction %s", run_id, prediction_id)
         SyncPredictionLink.persist(context, self, prediction_id=prediction_id, app_url=self.hook.app_url)
+        state.finished(prediction_id)
         return prediction_id

@@ -12,7 +12,7 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -67,6 +67,18 @@ def derive_sync_run_id(dag_id: str, task_id: str, run_id: str, map_index: int | 
     """
     parts = [dag_id, task_id, run_id, str(-1 if map_index is None else map_index)]
     return str(uuid.uuid5(RUN_ID_NAMESPACE, "\x1f".join(parts)))
+
+
+#: How far back a retry looks for an earlier try's cluster that it has no record of.
+UNTRACKED_LOOKBACK = timedelta(days=7)
+
+
+def _try_number(context: Context) -> int:
+    ti: Any = context.get("ti") or context.get("task_instance")
+    try:
+        return int(getattr(ti, "try_number", 1) or 1)
+    except (TypeError, ValueError):
+        return 1
 
 
 def relaunch_run_id(base: str, launch: int) -> str:
@@ -339,6 +351,7 @@ class SyncEmrCreateJobFlowOperator(_AwsMixin, BaseOperator):
         self.on_code_change = on_code_change
         self._cluster_id: str | None = None
         self._launching_run_id: str | None = None
+        self._killed = False
 
     @cached_property
     def sync_hook(self) -> SyncHook:
@@ -598,6 +611,10 @@ class SyncEmrCreateJobFlowOperator(_AwsMixin, BaseOperator):
         base_run_id = self._base_run_id(context)
         store = _state_store(context)
         run, generation = self._stored_run(store)
+        if run is None and store is not None and _try_number(context) > 1:
+            run, generation = self._untracked_run(base_run_id, generation)
+            if run is not None:
+                self._remember(store, run, done=False, log=self.log)
         if run is None:
             prediction_id: str | None = None
             solution_metrics: dict[str, Any] | None = None
@@ -621,6 +638,8 @@ class SyncEmrCreateJobFlowOperator(_AwsMixin, BaseOperator):
                     run_id=sync_run_id,
                 )
             )
+            self._cluster_id = launched.cluster_id
+            self._stop_if_killed(launched.cluster_id)
             run = _Run(
                 cluster_id=launched.cluster_id,
                 sync_run_id=launched.run_id,
@@ -648,11 +667,79 @@ class SyncEmrCreateJobFlowOperator(_AwsMixin, BaseOperator):
         if run.state is not None and run.state.succeeded:
             self._mark_done(context, run.cluster_id)
             return run.cluster_id
+        self._stop_if_killed(run.cluster_id)
         if self.deferrable:
             self._defer(run.cluster_id)
         self._wait(run.cluster_id)
         self._mark_done(context, run.cluster_id)
         return run.cluster_id
+
+    def _stop_if_killed(self, cluster_id: str) -> None:
+        """End the try when ``on_kill`` ran while the cluster was being launched.
+
+        Airflow's task runner calls ``on_kill`` from its SIGTERM handler and lets ``execute`` go on
+        until the SIGKILL that follows: a launch call answered after the kill must not be waited for.
+        """
+        if not self._killed:
+            return
+        self.on_kill()  # the cluster id is known now
+        raise AirflowException(
+            f"The task was killed while launching EMR cluster {cluster_id}; the cluster was terminated."
+        )
+
+    def _untracked_run(self, base_run_id: str, generation: int) -> tuple[_Run | None, int]:
+        """A retry whose earlier try left no record: find that try's cluster by tag, even if it ended.
+
+        The earlier try may have died between RunJobFlow's answer and writing ``task_state_store``;
+        its cluster may have finished while nobody watched. A finished (or still running) cluster is
+        adopted; one that failed means launching anew under the next generation's run id.
+        """
+        from sync_provider.core.emr import (
+            describe_cluster,
+            find_cluster_by_run_id,
+            get_cluster_state,
+            run_location_of,
+        )
+
+        since = datetime.now(UTC) - UNTRACKED_LOOKBACK
+        while True:
+            run_id = relaunch_run_id(base_run_id, generation)
+            cluster_id = unwrap(
+                find_cluster_by_run_id(self.emr_client, run_id, created_after=since, include_terminated=True)
+            )
+            if not cluster_id:
+                return None, generation
+            state: ClusterState = unwrap(get_cluster_state(self.emr_client, cluster_id))
+            if state.terminal and not state.succeeded:
+                self.log.info(
+                    "An earlier try's cluster %s (run %s) ended %s; launching anew",
+                    cluster_id,
+                    run_id,
+                    state.describe(),
+                )
+                generation += 1
+                continue
+            try:
+                location = run_location_of(describe_cluster(self.emr_client, cluster_id))
+            except SyncError as exc:
+                raise to_airflow_error(exc) from exc
+            self.log.info(
+                "Adopting cluster %s of run %s, started by an earlier try that kept no record (%s)",
+                cluster_id,
+                run_id,
+                state.describe(),
+            )
+            return (
+                _Run(
+                    cluster_id=cluster_id,
+                    sync_run_id=run_id,
+                    run_prefix=location.run_prefix,
+                    generation=generation,
+                    attached=True,
+                    state=state,
+                ),
+                generation,
+            )
 
     def _push(self, context: Context, run: _Run) -> None:
         self._persist_cluster_link(context, run.cluster_id)
@@ -736,15 +823,26 @@ class SyncEmrCreateJobFlowOperator(_AwsMixin, BaseOperator):
         return cluster_id
 
     def on_kill(self) -> None:
-        """Terminate the cluster this task started (or is starting); never raises."""
-        from sync_provider.core.emr import find_cluster_by_run_id, terminate_cluster
+        """Terminate the cluster this task started; never raises.
 
+        Airflow calls it from the task's SIGTERM handler, in the middle of whatever ``execute`` is
+        doing, and sends SIGKILL five seconds later. While RunJobFlow is in flight the cluster id is
+        not known yet: the kill is remembered, and ``execute`` terminates the cluster as soon as
+        RunJobFlow answers (a tag search here would hold up that answer for seconds).
+        """
+        from sync_provider.core.emr import terminate_cluster
+
+        self._killed = True
         cluster_id = self._cluster_id
+        if not cluster_id:
+            if self._launching_run_id:
+                self.log.info(
+                    "Task killed while launching run %s: its cluster is terminated as soon as RunJobFlow "
+                    "answers",
+                    self._launching_run_id,
+                )
+            return
         try:
-            if not cluster_id and self._launching_run_id:
-                cluster_id = find_cluster_by_run_id(self.emr_client, self._launching_run_id).unwrap() or None
-            if not cluster_id:
-                return
             state = terminate_cluster(self.emr_client, cluster_id).unwrap()
             self.log.info("Task killed: EMR cluster %s is %s", cluster_id, state)
         except Exception as exc:
@@ -766,6 +864,11 @@ class SyncEmrRecordRunOperator(_AwsMixin, BaseOperator):
     cluster report next to the event log, checks that the event log is complete, and creates a
     prediction. Returns the prediction id (for ``SyncPredictionSensor``) and stores links to the
     prediction (``sync_prediction``) and the cluster (``sync_emr_cluster``).
+
+    A retry does not predict the run twice: the new prediction's id is kept in
+    ``task_state_store`` (key ``sync_prediction``, Airflow 3.3+) and in the run folder's
+    ``sync-prediction.json`` as soon as the create call answered, and the next try returns that
+    prediction when Sync has its event log. A task cleared after it finished records anew.
 
     .. seealso::
         :ref:`howto/operator:SyncEmrRecordRunOperator`
@@ -825,6 +928,7 @@ class SyncEmrRecordRunOperator(_AwsMixin, BaseOperator):
     def execute(self, context: Context) -> str:
         """Record the run; return the prediction id."""
         from sync_provider.core.emr import record_run
+        from sync_provider.operators._record import RecordState
 
         cluster_id = str(self.cluster_id or "").strip()
         if not cluster_id:
@@ -838,6 +942,8 @@ class SyncEmrRecordRunOperator(_AwsMixin, BaseOperator):
             region = self.emr_hook.conn_region_name
         except Exception:
             self.log.debug("Region of the EMR client unknown; the report uses the connection's")
+        state = RecordState(context, self.log, {"cluster_id": cluster_id})
+        existing, adopt_recorded = state.plan()
         prediction_id: str = unwrap(
             record_run(
                 self.emr_client,
@@ -848,8 +954,12 @@ class SyncEmrRecordRunOperator(_AwsMixin, BaseOperator):
                 upload=self.upload,
                 sync_client=self.sync_hook.get_client(),
                 region=region,
+                existing_prediction_id=existing,
+                adopt_recorded=adopt_recorded,
+                on_created=state.created,
             )
         )
         self.log.info("Recorded EMR cluster %s as Sync prediction %s", cluster_id, prediction_id)
         SyncPredictionLink.persist(context, self, prediction_id=prediction_id, app_url=self.sync_hook.app_url)
+        state.finished(prediction_id)
         return prediction_id

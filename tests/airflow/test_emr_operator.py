@@ -497,6 +497,14 @@ def test_execute_complete_outcomes(sim: AwsSimulator) -> None:
 def test_on_kill_terminates_the_cluster_while_the_worker_waits(sim: AwsSimulator) -> None:
     op = launch_op(job_flow_overrides=job_flow(keep_alive=True), wait_for_completion=True)
     errors: list[BaseException] = []
+    waiting = threading.Event()
+    real_wait = op._wait
+
+    def wait(cluster_id: str) -> None:
+        waiting.set()
+        real_wait(cluster_id)
+
+    op._wait = wait  # type: ignore[method-assign]
 
     def run() -> None:
         try:
@@ -506,10 +514,7 @@ def test_on_kill_terminates_the_cluster_while_the_worker_waits(sim: AwsSimulator
 
     worker = threading.Thread(target=run, daemon=True)
     worker.start()
-    deadline = time.monotonic() + 10
-    while not sim.running_clusters() or op._cluster_id is None:
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
+    assert waiting.wait(10), "the task never started waiting"
     (cluster_id,) = sim.running_clusters()
     op.on_kill()
     worker.join(10)

@@ -34,8 +34,10 @@ from sync_provider.core.emr._common import (
     ProjectLocation,
     RunLocation,
     StepFailure,
+    describe_cluster,
     parse_location,
     parse_run_eventlog_dir,
+    run_location_of,
 )
 from sync_provider.core.emr.clusters import (
     DEFAULT_CLUSTER_POLL,
@@ -78,6 +80,7 @@ __all__ = [
     "RunLocation",
     "StepFailure",
     "create_run_folder",
+    "describe_cluster",
     "find_cluster_by_run_id",
     "find_run_eventlog",
     "get_cluster_report",
@@ -88,6 +91,7 @@ __all__ = [
     "prepare_run_job_flow",
     "record_run",
     "run_job_flow_from_prediction",
+    "run_location_of",
     "save_cluster_report",
     "terminate_cluster",
     "validation_problems",
