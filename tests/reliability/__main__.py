@@ -1,8 +1,9 @@
-"""``python -m tests.reliability [--loops N] [--write-docs]``: the closed-loop fault suite.
+"""``python -m tests.reliability [--loops N] [--kill-rounds N] [--write-docs]``: the closed-loop fault
+suite, then the kill and crash matrix.
 
 Prints the figures per platform and fault plan as a markdown table, the most frequent failure
-messages and the goals missed; exits 1 when a goal is missed. ``--write-docs`` rewrites the figures
-and the fault-plan list in ``docs/reliability.rst``.
+messages and the goals missed, then the kill/crash matrix's table; exits 1 when a goal is missed.
+``--write-docs`` rewrites the figures, the fault-plan list and the matrix in ``docs/reliability.rst``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import time
 from collections.abc import Sequence
 
 from tests.reliability.faults import PLANS, Platform
+from tests.reliability.kills import KillOutcome, kill_misses, kill_report, rst_kill_figures, run_matrix
 from tests.reliability.suite import PlanResult, misses, report, rst_figures, run_suite, write_docs
 
 
@@ -34,12 +36,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--attempts", type=int, default=3, help="tries per step (default 3)")
     parser.add_argument("--retry-delay", type=float, default=1.0, help="seconds between tries (default 1.0)")
     parser.add_argument(
+        "--kill-rounds",
+        type=int,
+        default=3,
+        help="rounds of the kill/crash matrix (every stage x kill/crash per platform; default 3; 0 skips)",
+    )
+    parser.add_argument(
         "--write-docs", action="store_true", help="rewrite the figures in docs/reliability.rst"
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log the steps' retries")
     args = parser.parse_args(argv)
     if args.loops < 1:
         parser.error("--loops must be at least 1")
+    if args.kill_rounds < 0:
+        parser.error("--kill-rounds must be 0 or more")
     names = [n.strip() for n in args.plans.split(",") if n.strip()]
     unknown = sorted(set(names) - {p.name for p in PLANS})
     if unknown:
@@ -73,14 +83,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     seconds = time.monotonic() - started
     print(report(results, loops=args.loops, seed=args.seed))
     print(f"\n{seconds:.0f} s in all.")
+    outcomes: list[KillOutcome] = []
+    if args.kill_rounds:
+        started = time.monotonic()
+        outcomes = run_matrix(
+            args.kill_rounds, platforms=platforms, concurrency=args.concurrency, seed=args.seed
+        )
+        print()
+        print(kill_report(outcomes, rounds=args.kill_rounds))
+        print(f"\n{time.monotonic() - started:.0f} s in all.")
     if args.write_docs:
         write_docs(
             rst_figures(
                 results, loops=args.loops, seed=args.seed, concurrency=args.concurrency, seconds=seconds
-            )
+            ),
+            rst_kill_figures(outcomes, rounds=args.kill_rounds) if outcomes else None,
         )
         print("Wrote the figures to docs/reliability.rst.")
-    return 1 if misses(results) else 0
+    return 1 if misses(results) or kill_misses(outcomes) else 0
 
 
 if __name__ == "__main__":

@@ -67,6 +67,8 @@ PLANS_START = ".. reliability-plans-start"
 PLANS_END = ".. reliability-plans-end"
 CORPUS_START = ".. reliability-corpus-start"
 CORPUS_END = ".. reliability-corpus-end"
+KILLS_START = ".. reliability-kills-start"
+KILLS_END = ".. reliability-kills-end"
 
 
 @dataclass
@@ -465,7 +467,8 @@ def report(results: list[PlanResult], *, loops: int, seed: int) -> str:
     return "\n".join(lines)
 
 
-def _machine() -> str:
+def machine() -> str:
+    """The machine the figures were measured on, in one line."""
     return (
         f"{platform_module.system()} {platform_module.machine()}, {os.cpu_count()} CPUs, "
         f"Python {platform_module.python_version()}"
@@ -478,7 +481,7 @@ def rst_figures(results: list[PlanResult], *, loops: int, seed: int, concurrency
     missed = misses(results)
     lines = [
         f"Measured on {today} by ``python -m tests.reliability --loops {loops} --seed {seed} --write-docs``",
-        f"({concurrency} loops at a time; {_machine()}; {seconds:.0f} s in all; times vary with the load",
+        f"({concurrency} loops at a time; {machine()}; {seconds:.0f} s in all; times vary with the load",
         "of the machine, which other jobs shared).",
         "",
         ".. list-table::",
@@ -556,10 +559,12 @@ def rst_corpus() -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_docs(figures: str, path: Path = DOCS) -> None:
-    """Rewrite the figures, plan and corpus blocks of the reliability page."""
+def write_docs(figures: str, kills: str | None = None, path: Path = DOCS) -> None:
+    """Rewrite the figures, plan and corpus blocks (and the kill matrix, when given) of the page."""
     text = path.read_text(encoding="utf-8")
     text = replace_block(text, FIGURES_START, FIGURES_END, figures)
+    if kills is not None:
+        text = replace_block(text, KILLS_START, KILLS_END, kills)
     text = replace_block(text, PLANS_START, PLANS_END, rst_plans())
     text = replace_block(text, CORPUS_START, CORPUS_END, rst_corpus())
     path.write_text(text, encoding="utf-8")
