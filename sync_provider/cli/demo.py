@@ -5,6 +5,8 @@ By default it runs the EMR loop and then the Databricks loop: each runs an examp
 stand-in), launching a run, recording it as a Sync prediction, launching the next run from the
 prediction and comparing predicted with recorded runtime and cost. ``--only prediction`` runs the
 quick core-only part: a generated event log uploaded as a prediction and printed as a table.
+``--only cross-platform`` runs the cross-platform example instead: a job run on EMR, then on
+Databricks from the EMR run's prediction (``allow_cross_platform=True``).
 Nothing is left running and nothing is written outside a temporary folder.
 """
 
@@ -66,7 +68,7 @@ def run(workdir: Path, *, quiet: bool = False) -> int:
     return 0
 
 
-PARTS = ("emr", "databricks", "prediction")
+PARTS = ("emr", "databricks", "prediction", "cross-platform")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -96,6 +98,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                     from sync_provider.cli import demo_databricks
 
                     code = demo_databricks.run(Path(tmp), quiet=args.quiet)
+                elif part == "cross-platform":
+                    from sync_provider.cli import demo_crossplatform
+
+                    code = demo_crossplatform.run(Path(tmp), quiet=args.quiet)
                 else:
                     code = run(Path(tmp), quiet=args.quiet)
             except SyncError as exc:

@@ -43,7 +43,7 @@ def _airflow_env(workdir: Path, aws_connection: str, endpoint_url: str, sync_url
             "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_DEFAULT_REGION": "us-east-1",
             "AWS_EC2_METADATA_DISABLED": "true",
-            "SYNC_EXAMPLE_POLL_S": str(POLL_S),
+            "SYNC_EXAMPLE_POLL_SECONDS": str(POLL_S),
         },
     )
 

@@ -7,14 +7,14 @@ once the prediction is ready, ``submit_on_databricks`` runs the same script on D
 prediction's solution translated to a Databricks cluster (``allow_cross_platform=True``: what could
 not be carried over is logged as warnings) and merged into your cluster spec. Before submitting it
 compares the code fingerprint of the Databricks task with the EMR run's: both run
-``s3://my-code/etl.py``, so a change of that script is reported (``on_code_change="warn"``; ``"fail"``
-would stop the task before anything is submitted).
+``s3://my-code/etl.py``, so a change of that script is reported (the ``on_code_change`` param:
+``"warn"`` by default; ``"fail"`` stops the task before anything is submitted).
 
 It needs ``aws_default``, ``databricks_default`` and ``sync_default`` connections, an S3 bucket for
 the EMR project location, and a Sync project (``project_id``) whose runs go to
 ``project_location`` (EMR) and ``databricks_project_location`` (Databricks log delivery).
 
-``SYNC_EXAMPLE_POLL_S`` sets how often the tasks check the cluster, the run and the prediction
+``SYNC_EXAMPLE_POLL_SECONDS`` sets how often the tasks check the cluster, the run and the prediction
 (default 60 s).
 """
 
@@ -33,7 +33,7 @@ from sync_provider.operators.emr import SyncEmrCreateJobFlowOperator, SyncEmrRec
 from sync_provider.sensors.emr import SyncEmrClusterSensor
 from sync_provider.sensors.sync import SyncPredictionSensor
 
-POLL_S = float(os.environ.get("SYNC_EXAMPLE_POLL_S", "60"))
+POLL_SECONDS = float(os.environ.get("SYNC_EXAMPLE_POLL_SECONDS", "60"))
 
 #: The job's script, run by the EMR step and by the Databricks task alike.
 SCRIPT = "s3://my-code/etl.py"
@@ -87,6 +87,7 @@ with DAG(
         "project_location": "s3://my-sync-projects/emr",
         "databricks_project_location": "s3://my-sync-projects/databricks",
         "preference": "economy",
+        "on_code_change": "warn",
     },
 ) as dag:
     launch_emr = SyncEmrCreateJobFlowOperator(
@@ -99,7 +100,7 @@ with DAG(
         task_id="wait_for_emr",
         cluster_id=launch_emr.output,
         deferrable=True,
-        poke_interval=POLL_S,
+        poke_interval=POLL_SECONDS,
         timeout=6 * 3600,
     )
     record_emr_run = SyncEmrRecordRunOperator(task_id="record_emr_run", cluster_id=launch_emr.output)
@@ -107,7 +108,7 @@ with DAG(
         task_id="wait_for_prediction",
         prediction_id=record_emr_run.output,
         deferrable=True,
-        poke_interval=POLL_S,
+        poke_interval=POLL_SECONDS,
         timeout=3600,
     )
 
@@ -117,7 +118,7 @@ with DAG(
         prediction_id=record_emr_run.output,  # an aws-emr prediction
         preference="{{ params.preference }}",
         allow_cross_platform=True,  # translate it; without this the task fails before submitting
-        on_code_change="warn",  # or "fail": stop when the script changed since the EMR run
+        on_code_change="{{ params.on_code_change }}",  # "warn", or "fail": stop if the script changed
         new_cluster=CLUSTER,
         task=TASK,
         project_id="{{ params.project_id }}",
@@ -125,8 +126,8 @@ with DAG(
         aws_conn_id="aws_default",  # reads s3://my-code/etl.py for the code fingerprint
         wait_for_completion=True,
         deferrable=True,
-        poll_interval=POLL_S,
-        max_poll_interval=max(POLL_S, 300),
+        poll_interval=POLL_SECONDS,
+        max_poll_interval=max(POLL_SECONDS, 300),
     )
     # [END howto_operator_sync_cross_platform_submit]
 

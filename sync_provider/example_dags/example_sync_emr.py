@@ -12,8 +12,8 @@ connection, an existing S3 bucket for ``project_location`` and a Sync project (`
 run it offline, ``python -m sync_provider.cli.demo_emr`` starts the local stand-ins, creates the
 bucket and the project, and runs ``airflow dags test example_sync_emr`` against them.
 
-``SYNC_EXAMPLE_POLL_S`` sets how often the tasks check the cluster and the predictions (default
-60 s, suited to real EMR clusters; the offline demo uses a fraction of a second).
+``SYNC_EXAMPLE_POLL_SECONDS`` sets how often the tasks check the cluster and the predictions
+(default 60 s, suited to real EMR clusters; the offline demo uses a fraction of a second).
 """
 
 # Templated arguments take XComArgs (``task.output``) where their annotations say ``str``.
@@ -30,7 +30,7 @@ from sync_provider.operators.emr import SyncEmrCreateJobFlowOperator, SyncEmrRec
 from sync_provider.sensors.emr import SyncEmrClusterSensor
 from sync_provider.sensors.sync import SyncPredictionSensor
 
-POLL_S = float(os.environ.get("SYNC_EXAMPLE_POLL_S", "60"))
+POLL_SECONDS = float(os.environ.get("SYNC_EXAMPLE_POLL_SECONDS", "60"))
 
 # [START howto_sync_emr_job_flow]
 JOB_FLOW: dict[str, Any] = {
@@ -89,7 +89,7 @@ with DAG(
         task_id="wait_for_cluster",
         cluster_id=launch.output,
         deferrable=True,
-        poke_interval=POLL_S,
+        poke_interval=POLL_SECONDS,
         timeout=6 * 3600,
     )
     # [END howto_sensor_sync_emr_cluster]
@@ -102,7 +102,7 @@ with DAG(
         task_id="wait_for_prediction",
         prediction_id=record_run.output,
         deferrable=True,
-        poke_interval=POLL_S,
+        poke_interval=POLL_SECONDS,
         timeout=3600,
     )
 
@@ -116,8 +116,8 @@ with DAG(
         preference="{{ params.preference }}",
         wait_for_completion=True,
         deferrable=True,
-        poll_interval=POLL_S,
-        max_poll_interval=max(POLL_S, 300),
+        poll_interval=POLL_SECONDS,
+        max_poll_interval=max(POLL_SECONDS, 300),
     )
     # [END howto_operator_sync_emr_create_job_flow_from_prediction]
 
@@ -128,7 +128,7 @@ with DAG(
         task_id="wait_for_next_prediction",
         prediction_id=record_next_run.output,
         deferrable=True,
-        poke_interval=POLL_S,
+        poke_interval=POLL_SECONDS,
         timeout=3600,
     )
 

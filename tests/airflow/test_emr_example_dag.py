@@ -69,9 +69,9 @@ def test_example_dag_runs_end_to_end(
     import sync_provider.example_dags.example_sync_emr as example
     from sync_provider.core.predictions import get_prediction
 
-    # Poll fast; the example reads SYNC_EXAMPLE_POLL_S when it is parsed (here, and by dag.test()
-    # in tests/dags/sync_provider_emr_dags.py).
-    monkeypatch.setenv("SYNC_EXAMPLE_POLL_S", "0.2")
+    # Poll fast; the example reads SYNC_EXAMPLE_POLL_SECONDS when it is parsed (here, and by
+    # dag.test() in tests/dags/sync_provider_emr_dags.py).
+    monkeypatch.setenv("SYNC_EXAMPLE_POLL_SECONDS", "0.2")
     dag = importlib.reload(example).dag
     assert dag.get_task("launch_from_prediction").poll_interval == 0.2
     dag_run = dag.test(
