@@ -880,6 +880,10 @@ def _identity_text(item: CodeItem) -> str:
     return f"{item.identity} by {item.how}" if item.identity else "unreadable"
 
 
+#: How an item only one platform has is described (it is compared on neither side).
+NOT_COMPARABLE_ACROSS_PLATFORMS = "not comparable across platforms"
+
+
 def compare_fingerprints(
     previous: CodeFingerprint | str,
     current: CodeFingerprint | str,
@@ -921,7 +925,7 @@ def compare_fingerprints(
             only = new or old
             assert only is not None
             side = after_platform if new is not None else before_platform
-            unknown.append(f"{only.label()} (only on {side}: not comparable across platforms)")
+            unknown.append(f"{only.label()} (only on {side}: {NOT_COMPARABLE_ACROSS_PLATFORMS})")
         elif old is None and new is not None:
             added.append(f"{new.label()} ({_identity_text(new)})")
         elif new is None and old is not None:
@@ -1017,7 +1021,9 @@ def check_code_change(
     elif diff.cross_platform and not diff.items_known and not diff.same:
         out.warning("%s.", diff.describe())
     elif diff.unknown:
-        out.warning(
+        # Steps of one platform and tasks of the other never compare: expected, so only noted.
+        expected = all(NOT_COMPARABLE_ACROSS_PLATFORMS in item for item in diff.unknown)
+        (out.info if expected else out.warning)(
             "Code fingerprint %s: no change seen, but these could not be compared: %s.",
             current.hash,
             "; ".join(diff.unknown),

@@ -551,3 +551,20 @@ def test_fingerprints_of_different_platforms_compare_only_shared_items(
     diff_or_none = fp.check_code_change(basis, changed, on_code_change="fail")
     assert diff_or_none is not None and not diff_or_none.code_changed
     assert "other platform" in caplog.text
+
+
+def test_an_unchanged_cross_platform_check_notes_the_platform_only_items_without_a_warning(
+    s3: Any, api: FakeDatabricks, caplog: pytest.LogCaptureFixture
+) -> None:
+    emr_side = fp.fingerprint_emr(
+        job_flow(step(["spark-submit", f"s3://{CODE}/jobs/etl.py"])), s3_client=s3
+    ).unwrap()
+    task = {"task_key": "etl", "spark_python_task": {"python_file": f"s3://{CODE}/jobs/etl.py"}}
+    dbx_side = fp.fingerprint_databricks(task, api=api, s3_client=s3).unwrap()
+    caplog.set_level(logging.INFO, logger="sync_provider.core.fingerprint")
+    basis = fp.BasisFingerprint(platform="aws-emr", hash=emr_side.hash, fingerprint=emr_side)
+    diff = fp.check_code_change(basis, dbx_side, on_code_change="fail")
+    assert diff is not None and not diff.code_changed and diff.unknown
+    noted = [r for r in caplog.records if "could not be compared" in r.getMessage()]
+    assert [r.levelno for r in noted] == [logging.INFO]
+    assert fp.NOT_COMPARABLE_ACROSS_PLATFORMS in noted[0].getMessage()
