@@ -198,11 +198,6 @@ _DBX_DROPS = (
     HttpFault("POST /jobs/runs/cancel", drop="after", rate=0.3),
 )
 
-#: Known product issues the suite shows (see ``docs/reliability.rst``).
-STALE_PARTS_ISSUE = (
-    "collect_eventlog can return the parts of an earlier listing than the one it checked (a delivery "
-    "lands in between); record_run then uploads only the current part and Sync fails the prediction"
-)
 PLANS: tuple[FaultPlan, ...] = (
     FaultPlan("emr-baseline", "emr", "no faults (control)"),
     FaultPlan("emr-sync-5xx", "emr", "Sync API 429/500/502/503 bursts and rates", sync=_SYNC_5XX),
@@ -292,7 +287,6 @@ PLANS: tuple[FaultPlan, ...] = (
         "logs delivered to S3; S3 listing and read failures",
         aws=(AwsFault("s3.*", "503", 0.15), AwsFault("s3.*", "connect", 0.1)),
         log_destination="s3",
-        known_issue=STALE_PARTS_ISSUE,
     ),
     FaultPlan(
         "dbx-upload-failures",
