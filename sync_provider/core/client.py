@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import platform
-import re
 import threading
 import time
 from collections.abc import Sequence
@@ -28,11 +27,12 @@ from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import InvalidHeader, NewConnectionError
+from urllib3.exceptions import NewConnectionError
 from urllib3.util.retry import Retry
 
 from sync_provider import __version__
 from sync_provider.core import contract
+from sync_provider.core._http_retry import LenientRetry
 from sync_provider.core.config import SyncSettings, load_settings
 from sync_provider.core.errors import AuthenticationError, SyncAPIError, TransportError
 from sync_provider.core.models import AccessToken
@@ -46,44 +46,18 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
 
-_DECIMAL_SECONDS_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*$")
-
-
-class _SyncRetry(Retry):
+class _SyncRetry(LenientRetry):
     """urllib3 retry policy that also repeats a POST refused with 429 (the server did not act), and
-    reads any ``Retry-After`` it can instead of failing on the ones urllib3 cannot."""
+    reads any ``Retry-After`` it can instead of failing on the ones urllib3 cannot (see
+    :class:`~sync_provider.core._http_retry.LenientRetry`)."""
+
+    service = "the Sync API"
+    logger = log
 
     def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
         if method.upper() == "POST" and status_code == 429:
             return bool(self.total)
         return bool(super().is_retry(method, status_code, has_retry_after))
-
-    def parse_retry_after(self, retry_after: str) -> float:
-        """Seconds to wait for a ``Retry-After`` value: whole or decimal seconds, or an HTTP date.
-
-        RFC 9110 allows whole seconds or a date; urllib3 raises ``InvalidHeader`` for anything else,
-        which would end the call as a transport error. A decimal value (``1.5``) is waited as given
-        (capped at ``retry_after_max`` like the others); any other value raises ``InvalidHeader``,
-        which :meth:`get_retry_after` turns into "no header".
-        """
-        match = _DECIMAL_SECONDS_RE.match(retry_after)
-        if match:
-            seconds = float(match.group(1))
-            cap = getattr(self, "retry_after_max", None)  # urllib3 >= 2.5
-            return min(seconds, float(cap)) if cap is not None else seconds
-        return float(super().parse_retry_after(retry_after))
-
-    def get_retry_after(self, response: Any) -> float | None:
-        """``Retry-After`` in seconds, or ``None`` when absent or unreadable (then the backoff applies)."""
-        try:
-            seconds = super().get_retry_after(response)
-        except InvalidHeader:
-            log.warning(
-                "Ignoring the Sync API's unreadable Retry-After header %r; using the backoff instead",
-                response.headers.get("Retry-After"),
-            )
-            return None
-        return None if seconds is None else float(seconds)
 
 
 def build_retry(

@@ -5,11 +5,19 @@ The Sync API has no idempotency key: every create call makes a new prediction, a
 the task was killed — leaves a prediction behind, and a retry that simply creates again predicts
 the same run twice. The ``record_run`` functions of both platforms therefore
 
-1. report the new prediction's id as soon as the create call answered, before the event log is
-   uploaded: to the caller (``on_created``) and in the run's folder (:data:`PREDICTION_FILE`);
-2. on a later ``record_run`` of the same run, look at that earlier prediction first
+1. just before the create call, save a *creating marker* (:class:`PendingCreate`: when the call
+   started and the name Sync will show as the prediction's ``event_log``): to the caller
+   (``on_creating``) and in the run's folder (:data:`PREDICTION_FILE`);
+2. report the new prediction's id as soon as the create call answered, before the event log is
+   uploaded: to the caller (``on_created``) and in the run's folder (replacing the marker);
+3. on a later ``record_run`` of the same run, look at that earlier prediction first
    (:func:`check_earlier_prediction`) and return it when Sync already has its event log, instead of
-   creating another.
+   creating another;
+4. failing that, when an earlier attempt left only a marker (it died between the create call and
+   keeping its answer), look for the prediction that call made (:func:`find_created_prediction`):
+   the newest prediction of the project, created at or after the marker's time (less
+   :data:`CLOCK_SKEW`), whose ``event_log`` is the marker's name and which has its event log. It
+   is adopted; when there is none (the call never reached Sync), a prediction is created.
 
 Which earlier prediction is adopted:
 
@@ -27,7 +35,18 @@ has its event log, or is ``RUNNING`` / ``SUCCESS``         adopts it (creates no
                                                            never finished)
 ``FAILURE`` without a log (the log never reached Sync)     creates a new one, warning likewise
 unknown to Sync, or of another project                     creates a new one, warning likewise
+only a marker, the log's URL went with the create call     adopts the prediction the marker finds,
+                                                           else creates a new one
+only a marker, the log was to be uploaded afterwards       creates a new one, warning that a
+                                                           prediction the earlier call may have
+                                                           made never got its log (an orphan)
 =========================================================  ========================================
+
+A marker is searched for only when the log's URL went with the create call (EMR's default): only
+then can the prediction of a call whose answer was lost hold the run's log. After an upload-mode
+create the upload comes after the id was kept, so that prediction never got its log; and an
+uploaded log's name need not name the run (a Databricks log part is called ``eventlog``), so
+matching by name could adopt another run's prediction.
 
 Nothing here imports Airflow or boto3.
 """
@@ -37,17 +56,20 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import os
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from sync_provider.core import contract
 from sync_provider.core.client import SyncClient
 from sync_provider.core.errors import NotFoundError, SyncError
 from sync_provider.core.models import Platform, Prediction, PredictionStatus
-from sync_provider.core.predictions import get_prediction, returns_response
+from sync_provider.core.predictions import get_prediction, list_predictions, returns_response
 
 log = logging.getLogger(__name__)
 
@@ -56,40 +78,96 @@ PREDICTION_FILE = "sync-prediction.json"
 #: Largest ``sync-prediction.json`` read (it is a few hundred bytes).
 _MAX_FILE_BYTES = 64 * 1024
 
+#: How much earlier than a creating marker's time Sync's clock may date the prediction the
+#: marked create call made (the marker's time is the worker's clock).
+CLOCK_SKEW = timedelta(minutes=2)
+
+
+class PendingCreate(BaseModel):
+    """A *creating marker*: a create call an attempt began, whose answer it may not live to keep.
+
+    Saved just before the create call (in the run folder's :data:`PREDICTION_FILE`, and by the
+    caller through ``on_creating``); replaced by the prediction's id once the call answered. A later
+    ``record_run`` that finds only a marker looks for the prediction the call made (see
+    :func:`find_created_prediction`).
+
+    :param started_at: when the create call started (UTC, the worker's clock).
+    :param event_log: the name Sync shows as the prediction's ``event_log``: the file name of the
+        log's URL (the S3 key's last segment), or the name the log is uploaded under.
+    :param log_sent_with_create: whether the create call carried the log's URL (EMR's presigned-URL
+        mode) rather than the log being uploaded after it.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    started_at: datetime
+    event_log: str
+    log_sent_with_create: bool = False
+
+    @field_validator("started_at")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+    @field_validator("event_log")
+    @classmethod
+    def _named(cls, value: str) -> str:
+        name = event_log_basename(value)
+        if not name:
+            raise ValueError("event_log must name a file")
+        return name
+
+
 #: What ``record_run`` calls with the prediction id as soon as the create call answered.
 OnCreated = Callable[[str], None]
+#: What ``record_run`` calls with the creating marker just before the create call.
+OnCreating = Callable[[PendingCreate], None]
 
 
 class RecordedPrediction(BaseModel):
-    """The contents of :data:`PREDICTION_FILE`: the prediction recorded from a run.
+    """The contents of :data:`PREDICTION_FILE`: the prediction recorded from a run, or the marker
+    of a create call that began.
 
-    Written right after the create call answered, before the event log is uploaded, so it may
-    name a prediction that never got its log (see :func:`check_earlier_prediction`).
+    Written just before the create call (``creating`` set, no ``prediction_id``), then right after
+    it answered, before the event log is uploaded (``prediction_id`` set), so it may name a
+    prediction that never got its log (see :func:`check_earlier_prediction`) or only a call whose
+    answer was lost (see :func:`find_created_prediction`). Files of earlier versions (an id, no
+    marker) read as they are.
 
-    :param prediction_id: the Sync prediction.
+    :param prediction_id: the Sync prediction (``None`` in a marker).
     :param platform: ``aws-emr`` or ``aws-databricks``.
     :param cluster_id: the EMR or Databricks cluster of the run.
     :param run_id: the Databricks run id (``None`` for EMR).
-    :param project_id: the Sync project the prediction was created in.
-    :param created_at: when the create call answered (UTC).
+    :param project_id: the Sync project the prediction was (to be) created in.
+    :param created_at: when the create call answered (UTC; ``None`` in a marker).
+    :param creating: the creating marker (``None`` once the id is known).
     """
 
     model_config = ConfigDict(extra="allow")
 
-    prediction_id: str
+    prediction_id: str | None = None
     platform: Platform
     cluster_id: str
     run_id: str | None = None
     project_id: str | None = None
-    created_at: datetime
+    created_at: datetime | None = None
+    creating: PendingCreate | None = None
 
     @field_validator("prediction_id")
     @classmethod
-    def _valid_id(cls, value: str) -> str:
+    def _valid_id(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         try:
             return contract.validate_id(value, "prediction_id")
         except SyncError as exc:
             raise ValueError(exc.message) from None
+
+    @model_validator(mode="after")
+    def _id_or_marker(self) -> RecordedPrediction:
+        if self.prediction_id is None and self.creating is None:
+            raise ValueError("a prediction record names a prediction_id or a creating marker")
+        return self
 
     def names(self, cluster_id: str, run_id: str | None = None) -> bool:
         """Whether this record is of the cluster (and Databricks run) given."""
@@ -123,6 +201,115 @@ def has_event_log(prediction: Prediction) -> bool:
         return True
     status = PredictionStatus.parse(prediction.status or PredictionStatus.PENDING.value)
     return status in (PredictionStatus.RUNNING, PredictionStatus.SUCCESS)
+
+
+def event_log_basename(name: str) -> str:
+    """The file name in ``name`` (a URL, an ``s3://`` key, a path or a bare name), percent-decoded.
+
+    How a prediction's ``event_log`` and a marker's name are compared: ``…/application_1.lz4``,
+    ``https://host/bucket/application_1.lz4?X-Amz-…`` and ``application_1.lz4`` are the same log.
+    """
+    path = urlsplit(name).path if "://" in name else name
+    return unquote(path).replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+
+
+def expected_event_log_name(eventlog: str | os.PathLike[str], *, upload: bool) -> str:
+    """The name Sync will show as the ``event_log`` of a prediction created from ``eventlog``.
+
+    With the log's URL in the create call, Sync names the log after the URL's file name (an
+    ``s3://`` object is sent as a presigned URL of the same key). Uploaded, the log goes under the
+    name :func:`~sync_provider.core.storage.open_upload_source` gives it: a file's own name, a
+    folder's name with ``.zip``.
+
+    :param eventlog: an ``s3://`` object or folder (ending with ``/``), an ``https://`` URL, or a
+        local file or folder.
+    :param upload: whether the log is uploaded after the create call.
+    """
+    text = os.fspath(eventlog)
+    name = event_log_basename(text)
+    if not upload:
+        return name
+    if "://" in text:
+        return name + ".zip" if text.endswith("/") else name
+    return name + ".zip" if Path(text).expanduser().is_dir() else name
+
+
+def creating_marker(eventlog: str | os.PathLike[str], *, upload: bool) -> PendingCreate:
+    """The creating marker of a create call about to start (now) for ``eventlog``.
+
+    :param eventlog: the log as given to the create call (see :func:`expected_event_log_name`).
+    :param upload: whether the log is uploaded after the create call.
+    """
+    return PendingCreate(
+        started_at=datetime.now(UTC).replace(microsecond=0),
+        event_log=expected_event_log_name(eventlog, upload=upload),
+        log_sent_with_create=not upload,
+    )
+
+
+class MarkerSearch(BaseModel):
+    """What :func:`find_created_prediction` found.
+
+    :param prediction: the prediction the marked create call made, or ``None``.
+    :param listed: how many predictions were looked at.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    prediction: Prediction | None = None
+    listed: int = 0
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+@returns_response
+def find_created_prediction(
+    pending: PendingCreate,
+    *,
+    platform: Platform | str | None = None,
+    project_id: str | None = None,
+    exclude: Iterable[str] = (),
+    client: SyncClient | None = None,
+) -> MarkerSearch:
+    """Look for the prediction a marked create call made among the project's predictions.
+
+    The project's predictions (of ``platform``, when given) are listed, and the newest one is
+    returned that
+
+    - was created at or after the marker's ``started_at`` less :data:`CLOCK_SKEW` (one without
+      ``created_at`` is not considered),
+    - has the marker's ``event_log`` (compared by file name, see :func:`event_log_basename`),
+    - and has its event log (:func:`has_event_log`).
+
+    ``prediction`` is ``None`` when there is none (the call never reached Sync). A failure to list
+    is an error, so that nothing is created while it is unknown whether the call made a prediction.
+
+    :param pending: the marker an earlier attempt left.
+    :param platform: only predictions of this product.
+    :param project_id: the project the call was for (``None``: every prediction of the account).
+    :param exclude: prediction ids not to return (e.g. already judged and abandoned).
+    :param client: the Sync API client (default: from configuration).
+    :raises SyncAPIError: Sync could not be asked.
+    """
+    platforms = [contract.parse_platform(platform)] if platform is not None else None
+    listed = list_predictions(platforms=platforms, project_id=project_id, client=client).unwrap()
+    since = pending.started_at - CLOCK_SKEW
+    skip = set(exclude)
+    matches = [
+        prediction
+        for prediction in listed
+        if prediction.created_at is not None
+        and _aware(prediction.created_at) >= since
+        and prediction.event_log
+        and event_log_basename(prediction.event_log) == pending.event_log
+        and has_event_log(prediction)
+        and prediction.prediction_id not in skip
+    ]
+    # Newest first (the API lists newest first; sorting keeps its order among equal times).
+    matches.sort(key=lambda prediction: _aware(prediction.created_at or since), reverse=True)
+    return MarkerSearch(prediction=matches[0] if matches else None, listed=len(listed))
 
 
 def _verdict(prediction: Prediction, project_id: str | None, log_sent_with_create: bool) -> EarlierPrediction:
@@ -217,6 +404,81 @@ def first_adoptable(
     return None
 
 
+def _in_project(project_id: str | None) -> str:
+    return f" of project {project_id}" if project_id else ""
+
+
+def adopt_marked(
+    markers: Iterable[PendingCreate | None],
+    *,
+    subject: str,
+    platform: Platform | None,
+    project_id: str | None,
+    exclude: Iterable[str] = (),
+    client: SyncClient | None,
+) -> str | None:
+    """The prediction a marked create call made, to adopt; ``None`` for none (logging why).
+
+    A building block of the ``record_run`` functions: a marker whose log went with the create call
+    is searched for with :func:`find_created_prediction` (whose :class:`SyncError` it raises); a
+    marker of an upload-mode call is not (see the module's docstring) and only warned about.
+
+    :param markers: creating markers of earlier attempts (``None`` entries and repeats are skipped).
+    :param subject: the run, for messages (e.g. ``"EMR cluster j-1"``).
+    :param exclude: prediction ids not to adopt (already judged and abandoned).
+    """
+    seen: set[tuple[datetime, str]] = set()
+    for marker in markers:
+        if marker is None or (marker.started_at, marker.event_log) in seen:
+            continue
+        seen.add((marker.started_at, marker.event_log))
+        started = marker.started_at.isoformat()
+        if not marker.log_sent_with_create:
+            log.warning(
+                "An earlier attempt to record %s began creating a Sync prediction at %s and did not keep "
+                "Sync's answer. Its event log %s was to be uploaded after that call, so a prediction the "
+                "call may have made never got its log (an orphan%s, PENDING until its upload expires). "
+                "Creating a new prediction.",
+                subject,
+                started,
+                marker.event_log,
+                _in_project(project_id),
+            )
+            continue
+        search = find_created_prediction(
+            marker, platform=platform, project_id=project_id, exclude=exclude, client=client
+        ).unwrap()
+        found = search.prediction
+        if found is not None:
+            log.info(
+                "Adopting Sync prediction %s to record %s: an earlier attempt began creating a prediction "
+                "at %s with the event log's URL and died before keeping Sync's answer; %s is the newest "
+                "prediction%s created since then (at %s) with that event log (%s), and Sync has it (%s). "
+                "Not creating another.",
+                found.prediction_id,
+                subject,
+                started,
+                found.prediction_id,
+                _in_project(project_id),
+                found.created_at.isoformat() if found.created_at else "?",
+                marker.event_log,
+                found.status or "status unknown",
+            )
+            return found.prediction_id
+        log.info(
+            "An earlier attempt to record %s began creating a Sync prediction at %s but did not keep "
+            "Sync's answer; none of the %d predictions%s listed was created since then (allowing %d s "
+            "of clock skew) with its event log %s, so the call did not make one. Creating a prediction.",
+            subject,
+            started,
+            search.listed,
+            _in_project(project_id),
+            int(CLOCK_SKEW.total_seconds()),
+            marker.event_log,
+        )
+    return None
+
+
 def adopt_earlier(
     *,
     existing_prediction_id: str | None,
@@ -230,36 +492,98 @@ def adopt_earlier(
     client: SyncClient | None,
     s3_client: Any = None,
     api: Any = None,
+    pending: PendingCreate | None = None,
+    platform: Platform | None = None,
 ) -> str | None:
     """The earlier prediction a ``record_run`` returns instead of creating one, or ``None``.
 
     Looks at ``existing_prediction_id`` (the caller's own record of an earlier attempt), then, with
     ``adopt_recorded``, at the prediction named in the run folder's :data:`PREDICTION_FILE` when
-    that file is of this cluster (and Databricks run). Raises like :func:`first_adoptable`.
+    that file is of this cluster (and Databricks run). When neither is adopted, looks for the
+    prediction of a create call whose answer was lost: that of ``pending`` (the caller's marker)
+    and, with ``adopt_recorded``, that of the file's marker (see :func:`adopt_marked`). Raises
+    like :func:`first_adoptable`.
 
     :param run_folder: the run's folder (``s3://…`` or ``dbfs:/…``), or ``None`` when unknown.
+    :param pending: a creating marker the caller kept from an earlier attempt (``on_creating``).
+    :param platform: the run's platform (lists only its predictions when looking for a marker's).
     """
     candidates = [existing_prediction_id]
+    markers = [pending]
     if adopt_recorded and run_folder:
         url = prediction_file_url(run_folder)
         recorded = read_record(url, s3_client=s3_client, api=api)
         if recorded is not None and not recorded.names(cluster_id, run_id):
             log.info(
-                "%s names prediction %s of cluster %s, not of %s; ignoring it",
+                "%s names %s of cluster %s, not of %s; ignoring it",
                 url,
-                recorded.prediction_id,
+                _what(recorded),
                 recorded.cluster_id,
                 subject,
             )
-        elif recorded is not None:
+        elif recorded is not None and recorded.prediction_id is not None:
             candidates.append(recorded.prediction_id)
-    return first_adoptable(
+        elif recorded is not None:
+            markers.append(recorded.creating)
+    adopted = first_adoptable(
         candidates,
         subject=subject,
         project_id=project_id,
         log_sent_with_create=log_sent_with_create,
         client=client,
     )
+    if adopted is not None:
+        return adopted
+    found = adopt_marked(
+        markers,
+        subject=subject,
+        platform=platform,
+        project_id=project_id,
+        exclude=[candidate for candidate in candidates if candidate],
+        client=client,
+    )
+    if found is not None and run_folder and platform is not None:
+        # The file now names the prediction, as if the earlier attempt had kept the answer.
+        record = RecordedPrediction(
+            prediction_id=found,
+            platform=platform,
+            cluster_id=cluster_id,
+            run_id=run_id,
+            project_id=project_id,
+            created_at=datetime.now(UTC).replace(microsecond=0),
+        )
+        write_record(prediction_file_url(run_folder), record, s3_client=s3_client, api=api)
+    return found
+
+
+def announce_creating(
+    pending: PendingCreate,
+    on_creating: OnCreating | None,
+    run_folder: str | None,
+    platform: Platform,
+    cluster_id: str,
+    *,
+    run_id: str | None = None,
+    project_id: str | None = None,
+    s3_client: Any = None,
+    api: Any = None,
+) -> None:
+    """Save the creating marker just before a ``record_run``'s create call.
+
+    Calls the caller's ``on_creating`` (whose exception propagates: nothing is created), then saves
+    the marker as :data:`PREDICTION_FILE` in the run folder (best effort, see :func:`write_record`).
+    """
+    if on_creating is not None:
+        on_creating(pending)
+    if run_folder:
+        record = RecordedPrediction(
+            platform=platform,
+            cluster_id=cluster_id,
+            run_id=run_id,
+            project_id=project_id,
+            creating=pending,
+        )
+        write_record(prediction_file_url(run_folder), record, s3_client=s3_client, api=api)
 
 
 def announcer(
@@ -294,6 +618,14 @@ def announcer(
             write_record(prediction_file_url(run_folder), record, s3_client=s3_client, api=api)
 
     return created
+
+
+def _what(record: RecordedPrediction) -> str:
+    """What a record names, for messages."""
+    if record.prediction_id is not None or record.creating is None:
+        return f"prediction {record.prediction_id}"
+    marker = record.creating
+    return f"a create call begun at {marker.started_at.isoformat()} (event log {marker.event_log})"
 
 
 def prediction_file_url(run_folder: str) -> str:
@@ -394,25 +726,34 @@ def write_record(url: str, record: RecordedPrediction, *, s3_client: Any = None,
             raise ValueError("no client for it")
     except Exception as exc:
         log.warning(
-            "Could not save %s naming prediction %s (%s); a repeated record_run of this run will not "
-            "find it there",
+            "Could not save %s naming %s (%s); a repeated record_run of this run will not find it there",
             url,
-            record.prediction_id,
+            _what(record),
             getattr(exc, "message", None) or exc,
         )
         return False
-    log.info("Saved %s naming Sync prediction %s", url, record.prediction_id)
+    log.info("Saved %s naming %s", url, _what(record))
     return True
 
 
 __all__ = [
+    "CLOCK_SKEW",
     "PREDICTION_FILE",
     "EarlierPrediction",
+    "MarkerSearch",
     "OnCreated",
+    "OnCreating",
+    "PendingCreate",
     "RecordedPrediction",
     "adopt_earlier",
+    "adopt_marked",
+    "announce_creating",
     "announcer",
     "check_earlier_prediction",
+    "creating_marker",
+    "event_log_basename",
+    "expected_event_log_name",
+    "find_created_prediction",
     "first_adoptable",
     "has_event_log",
     "prediction_file_url",

@@ -1,10 +1,12 @@
 """What the EMR and Databricks record operators share: remembering the prediction across tries.
 
 The Sync API has no idempotency key, so a record task that dies after its create call answered
-would, on retry, predict the same run twice. The record operators keep the new prediction's id in
-``context["task_state_store"]`` (Airflow 3.3+) under :data:`STATE_KEY` — written from the core's
-``on_created`` callback, before the event log is uploaded — and pass it back to ``record_run`` on
-the next try, which returns it when Sync has its event log (see
+would, on retry, predict the same run twice. The record operators keep, in
+``context["task_state_store"]`` (Airflow 3.3+) under :data:`STATE_KEY`, first the creating marker
+(written from the core's ``on_creating`` callback, just before the create call), then the new
+prediction's id (from ``on_created``, before the event log is uploaded), and pass it back to
+``record_run`` on the next try: an id is returned when Sync has its event log; a marker alone
+makes ``record_run`` look for the prediction that create call made (see
 :mod:`sync_provider.core.recording`).
 
 Like the launch operators, a stored entry marked ``done`` means the task instance finished with
@@ -14,10 +16,29 @@ that prediction and was then cleared: a new run of the task, which records the r
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
+
+from pydantic import ValidationError
+
+from sync_provider.core.recording import PendingCreate
 
 #: ``task_state_store`` key of the prediction a record task created.
 STATE_KEY = "sync_prediction"
+
+
+@dataclass(frozen=True)
+class RecordPlan:
+    """What an earlier try left, for ``record_run``.
+
+    :param existing_prediction_id: the prediction an earlier try created.
+    :param pending_create: the creating marker of an earlier try that did not keep the answer.
+    :param adopt_recorded: whether the run folder's ``sync-prediction.json`` may be adopted.
+    """
+
+    existing_prediction_id: str | None = None
+    pending_create: PendingCreate | None = None
+    adopt_recorded: bool = True
 
 
 class RecordState:
@@ -45,55 +66,90 @@ class RecordState:
         except Exception as exc:
             self._log.warning("Could not read %r from task_state_store: %s", STATE_KEY, exc)
             return None
-        return value if isinstance(value, Mapping) and value.get("prediction_id") else None
+        if not isinstance(value, Mapping):
+            return None
+        return value if value.get("prediction_id") or isinstance(value.get("creating"), Mapping) else None
 
-    def _write(self, prediction_id: str, *, done: bool) -> None:
+    def _set(self, entry: dict[str, Any], what: str) -> None:
         if self._store is None:
             return
         try:
-            self._store.set(STATE_KEY, {**self.subject, "prediction_id": prediction_id, "done": done})
+            self._store.set(STATE_KEY, {**self.subject, **entry})
         except Exception as exc:
-            self._log.warning("Could not keep prediction %s in task_state_store: %s", prediction_id, exc)
+            self._log.warning("Could not keep %s in task_state_store: %s", what, exc)
 
-    def plan(self) -> tuple[str | None, bool]:
-        """``(existing_prediction_id, adopt_recorded)`` for ``record_run``.
+    def _write(self, prediction_id: str, *, done: bool) -> None:
+        self._set({"prediction_id": prediction_id, "done": done}, f"prediction {prediction_id}")
 
-        - no store (Airflow < 3.3), nothing stored, or an entry of another cluster/run: ``(None,
-          True)``: the run folder's ``sync-prediction.json`` is the only record of an earlier try;
-        - an entry of an earlier try of this task instance: ``(its prediction, True)``;
-        - an entry marked ``done`` (the task finished, then was cleared): ``(None, False)``, record anew.
+    def _marker(self, stored: Mapping[str, Any]) -> PendingCreate | None:
+        try:
+            return PendingCreate.model_validate(stored["creating"])
+        except ValidationError as exc:
+            self._log.warning(
+                "Ignoring the creating marker in task_state_store: %s", str(exc).splitlines()[0]
+            )
+            return None
+
+    def plan(self) -> RecordPlan:
+        """What to pass to ``record_run``.
+
+        - no store (Airflow < 3.3), nothing stored, or an entry of another cluster/run: nothing of
+          its own, adopting the run folder's ``sync-prediction.json`` (the only record of an
+          earlier try);
+        - an entry of an earlier try of this task instance: its prediction, or its creating marker
+          (the try died between the create call and keeping the answer);
+        - an entry marked ``done`` (the task finished, then was cleared): ``adopt_recorded=False``,
+          record anew.
         """
         if self._store is None:
             self._log.info(
                 "No task_state_store (Airflow < 3.3): a retry adopts the prediction named in the run "
                 "folder's sync-prediction.json"
             )
-            return None, True
+            return RecordPlan()
         stored = self._read()
         if stored is None:
-            return None, True
-        prediction_id = str(stored["prediction_id"])
+            return RecordPlan()
+        prediction_id = str(stored["prediction_id"]) if stored.get("prediction_id") else None
+        what = f"prediction {prediction_id}" if prediction_id else "a creating marker"
         other = {key: stored.get(key) for key in self.subject if stored.get(key) != self.subject[key]}
         if other:
             self._log.info(
-                "Ignoring prediction %s in task_state_store: it records %s, not %s",
-                prediction_id,
+                "Ignoring %s in task_state_store: it records %s, not %s",
+                what,
                 other,
                 {key: self.subject[key] for key in other},
             )
-            return None, True
+            return RecordPlan()
         if stored.get("done"):
             self._log.info(
                 "This task finished earlier with Sync prediction %s and was cleared: recording the run "
                 "anew (a new prediction)",
                 prediction_id,
             )
-            return None, False
+            return RecordPlan(adopt_recorded=False)
+        if prediction_id is None:
+            marker = self._marker(stored)
+            if marker is not None:
+                self._log.info(
+                    "An earlier try began creating a Sync prediction at %s (event log %s) and did not "
+                    "keep the answer: looking for the prediction it made",
+                    marker.started_at.isoformat(),
+                    marker.event_log,
+                )
+            return RecordPlan(pending_create=marker)
         self._log.info(
             "An earlier try created Sync prediction %s: adopting it if Sync has its event log",
             prediction_id,
         )
-        return prediction_id, True
+        return RecordPlan(existing_prediction_id=prediction_id)
+
+    def creating(self, pending: PendingCreate) -> None:
+        """``on_creating`` for ``record_run``: keep the creating marker before the create call."""
+        self._set(
+            {"creating": pending.model_dump(mode="json"), "done": False},
+            f"the creating marker (event log {pending.event_log})",
+        )
 
     def created(self, prediction_id: str) -> None:
         """``on_created`` for ``record_run``: keep the new prediction before its log is uploaded."""
@@ -105,4 +161,4 @@ class RecordState:
         self._write(prediction_id, done=True)
 
 
-__all__ = ["STATE_KEY", "RecordState"]
+__all__ = ["STATE_KEY", "RecordPlan", "RecordState"]

@@ -735,8 +735,10 @@ class SyncDatabricksRecordRunOperator(BaseOperator):
     A retry does not predict the run twice: the new prediction's id is kept in
     ``task_state_store`` (key ``sync_prediction``, Airflow 3.3+) and in the log destination's
     ``sync-prediction.json`` as soon as the create call answered, and the next try returns that
-    prediction, without waiting for the log again, when Sync has its event log. A task cleared
-    after it finished records anew.
+    prediction, without waiting for the log again, when Sync has its event log. A try that died
+    between Sync's answer and keeping it (a creating marker is kept before the create call) leaves a
+    prediction without a log, which the next try names in a warning before creating another. A task
+    cleared after it finished records anew.
 
     .. seealso::
         :ref:`howto/operator:SyncDatabricksRecordRunOperator`
@@ -835,7 +837,7 @@ class SyncDatabricksRecordRunOperator(BaseOperator):
         )
         self.log.info("Recording Databricks run %s: cluster report, then the event log", run_id)
         state = RecordState(context, self.log, {"run_id": run_id, "cluster_id": self.cluster_id or None})
-        existing, adopt_recorded = state.plan()
+        plan = state.plan()
         prediction_id: str = unwrap(
             record_run(
                 self.api,
@@ -849,9 +851,11 @@ class SyncDatabricksRecordRunOperator(BaseOperator):
                 log_timeout_s=self.log_timeout,
                 log_poll=poll,
                 cluster_id=self.cluster_id or None,
-                existing_prediction_id=existing,
-                adopt_recorded=adopt_recorded,
+                existing_prediction_id=plan.existing_prediction_id,
+                adopt_recorded=plan.adopt_recorded,
                 on_created=state.created,
+                pending_create=plan.pending_create,
+                on_creating=state.creating,
             )
         )
         self.log.info("Recorded Databricks run %s as Sync prediction %s", run_id, prediction_id)

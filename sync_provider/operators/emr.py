@@ -868,7 +868,10 @@ class SyncEmrRecordRunOperator(_AwsMixin, BaseOperator):
     A retry does not predict the run twice: the new prediction's id is kept in
     ``task_state_store`` (key ``sync_prediction``, Airflow 3.3+) and in the run folder's
     ``sync-prediction.json`` as soon as the create call answered, and the next try returns that
-    prediction when Sync has its event log. A task cleared after it finished records anew.
+    prediction when Sync has its event log. Before the create call a creating marker is kept there:
+    a try that died between Sync's answer and keeping it is followed by one that adopts the
+    prediction the call made (the newest of the project since the marker, with the same event log).
+    A task cleared after it finished records anew.
 
     .. seealso::
         :ref:`howto/operator:SyncEmrRecordRunOperator`
@@ -943,7 +946,7 @@ class SyncEmrRecordRunOperator(_AwsMixin, BaseOperator):
         except Exception:
             self.log.debug("Region of the EMR client unknown; the report uses the connection's")
         state = RecordState(context, self.log, {"cluster_id": cluster_id})
-        existing, adopt_recorded = state.plan()
+        plan = state.plan()
         prediction_id: str = unwrap(
             record_run(
                 self.emr_client,
@@ -954,9 +957,11 @@ class SyncEmrRecordRunOperator(_AwsMixin, BaseOperator):
                 upload=self.upload,
                 sync_client=self.sync_hook.get_client(),
                 region=region,
-                existing_prediction_id=existing,
-                adopt_recorded=adopt_recorded,
+                existing_prediction_id=plan.existing_prediction_id,
+                adopt_recorded=plan.adopt_recorded,
                 on_created=state.created,
+                pending_create=plan.pending_create,
+                on_creating=state.creating,
             )
         )
         self.log.info("Recorded EMR cluster %s as Sync prediction %s", cluster_id, prediction_id)

@@ -4,7 +4,8 @@ SyncEmrRecordRunOperator and SyncDatabricksRecordRunOperator against the AWS sim
 local Databricks workspace and the local Sync API server: the worker dies after the prediction was
 created and its event log sent, or between the create call and the upload; the retry (a new
 operator instance, the same task state store — or none, as on Airflow < 3.3) adopts or replaces
-the earlier prediction; a cleared task records anew.
+the earlier prediction; a cleared task records anew. The worker also dies between Sync's answer to
+the create call and keeping it: the retry finds that prediction by the creating marker.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from typing import Any
 
 import pytest
 
-from sync_provider.operators._record import STATE_KEY
+from sync_provider.core import contract
+from sync_provider.core.client import SyncClient
+from sync_provider.operators._record import STATE_KEY, RecordState
 from sync_provider.operators.databricks import SyncDatabricksRecordRunOperator
 from sync_provider.operators.emr import SyncEmrRecordRunOperator
 from sync_provider.testing.aws import AwsSimulator
@@ -241,3 +244,137 @@ def test_databricks_a_crash_before_the_upload_then_a_clear(
     rerun = dbx_record(run_id).execute(dbx_context(store))  # cleared after it finished
     assert rerun not in (abandoned, second)
     assert set(project_predictions(sync_server, dbx_project)) == {abandoned, second, rerun}
+
+
+# ---------------------------------------------- the window between the create call and keeping its answer
+
+
+def crash_when_the_answer_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The worker dies right after Sync answered the create call, before the task kept the id."""
+
+    def crash(_self: RecordState, prediction_id: str) -> None:
+        raise WorkerCrash(prediction_id)
+
+    monkeypatch.setattr(RecordState, "created", crash)
+
+
+def crash_before_the_create(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The worker dies just before the create call is sent: Sync never hears of it."""
+    real = SyncClient.request
+
+    def request(self: SyncClient, endpoint: Any, **kwargs: Any) -> Any:
+        if endpoint == contract.CREATE_PREDICTION:
+            raise WorkerCrash("died before the create call was sent")
+        return real(self, endpoint, **kwargs)
+
+    monkeypatch.setattr(SyncClient, "request", request)
+
+
+@pytest.mark.parametrize("with_store", [True, False], ids=["task-state-store", "airflow-before-3.3"])
+def test_emr_a_crash_before_the_answer_was_kept_is_adopted_on_retry(
+    sim: AwsSimulator,
+    sync_server: Any,
+    emr_project: str,
+    *,
+    with_store: bool,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The kill matrix's EMR ``recording`` crash, in process: the retry finds the prediction by the
+    creating marker (in the task state store, or the run folder's file) and creates nothing."""
+    cluster_id = finished_cluster(emr_project)
+    store = emr_fx.FakeStateStore() if with_store else None
+    with monkeypatch.context() as patched:
+        crash_when_the_answer_is_kept(patched)
+        with pytest.raises(WorkerCrash) as crashed:
+            emr_record(cluster_id).execute(emr_context(store))
+    made = str(crashed.value)
+    (stored,) = project_predictions(sync_server, emr_project).values()
+    assert stored["prediction_id"] == made and stored["event_log"]
+    if store is not None:
+        entry = store.get(STATE_KEY)
+        assert set(entry) == {"cluster_id", "creating", "done"} and entry["done"] is False
+        assert entry["creating"]["event_log"] == stored["event_log"]
+        assert entry["creating"]["log_sent_with_create"] is True
+
+    caplog.set_level(logging.INFO)
+    ti = emr_fx.FakeTI(run_id="run-1", task_id="record")
+    assert emr_record(cluster_id).execute(emr_context(store, ti)) == made
+    assert list(project_predictions(sync_server, emr_project)) == [made]
+    assert ti.xcoms["sync_prediction"]["prediction_id"] == made
+    assert any(m.startswith(f"Adopting Sync prediction {made}") for m in caplog.messages)
+    if store is not None:
+        assert "did not keep the answer: looking for the prediction it made" in task_log(capsys)
+        assert store.get(STATE_KEY) == {"cluster_id": cluster_id, "prediction_id": made, "done": True}
+
+
+def test_emr_a_create_call_that_never_reached_sync_is_made_on_retry(
+    sim: AwsSimulator, sync_server: Any, emr_project: str, *, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cluster_id = finished_cluster(emr_project)
+    store = emr_fx.FakeStateStore()
+    with monkeypatch.context() as patched:
+        crash_before_the_create(patched)
+        with pytest.raises(WorkerCrash):
+            emr_record(cluster_id).execute(emr_context(store))
+    assert project_predictions(sync_server, emr_project) == {}
+    marker = store.get(STATE_KEY)["creating"]
+
+    created = emr_record(cluster_id).execute(emr_context(store))
+    (only,) = project_predictions(sync_server, emr_project).values()
+    assert only["prediction_id"] == created and only["event_log"] == marker["event_log"]
+    assert store.get(STATE_KEY) == {"cluster_id": cluster_id, "prediction_id": created, "done": True}
+
+
+def test_emr_a_prediction_of_another_run_made_after_the_marker_is_not_adopted(
+    sim: AwsSimulator, sync_server: Any, emr_project: str, *, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mine_cluster = finished_cluster(emr_project)
+    store = emr_fx.FakeStateStore()
+    with monkeypatch.context() as patched:
+        crash_before_the_create(patched)
+        with pytest.raises(WorkerCrash):
+            emr_record(mine_cluster).execute(emr_context(store))
+    marker = store.get(STATE_KEY)["creating"]
+    # Another run of the same project, recorded by another task after the marker was written.
+    other_cluster = finished_cluster(emr_project)
+    theirs = emr_record(other_cluster).execute(emr_context(emr_fx.FakeStateStore()))
+
+    mine = emr_record(mine_cluster).execute(emr_context(store))
+    assert mine != theirs
+    names = {key: p["event_log"] for key, p in project_predictions(sync_server, emr_project).items()}
+    assert set(names) == {mine, theirs} and names[mine] == marker["event_log"] != names[theirs]
+
+
+def test_databricks_a_crash_before_the_answer_was_kept_leaves_an_orphan(
+    dbx: LocalDatabricks,
+    sync_server: Any,
+    dbx_project: str,
+    *,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Databricks uploads the log after the create call: that call's prediction never got it, so the
+    retry creates one and warns about the orphan (the matrix counts it, as acceptable)."""
+    run_id = finished_run(dbx_project)
+    store = dbx_fx.StateStore()
+    with monkeypatch.context() as patched:
+        crash_when_the_answer_is_kept(patched)
+        with pytest.raises(WorkerCrash) as crashed:
+            dbx_record(run_id).execute(dbx_context(store))
+    orphan = str(crashed.value)
+    assert store.get(STATE_KEY)["creating"]["log_sent_with_create"] is False
+
+    caplog.set_level(logging.INFO)
+    second = dbx_record(run_id).execute(dbx_context(store))
+    assert second != orphan and warnings_naming(caplog, "never got its log (an orphan")
+    predictions = project_predictions(sync_server, dbx_project)
+    assert set(predictions) == {orphan, second}
+    assert predictions[orphan]["event_log"] is None and predictions[second]["event_log"]
+    assert store.get(STATE_KEY) == {
+        "run_id": run_id,
+        "cluster_id": None,
+        "prediction_id": second,
+        "done": True,
+    }

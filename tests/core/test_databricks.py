@@ -4,6 +4,8 @@ cancel, cluster reports with paginated events, retries of idempotent calls only.
 from __future__ import annotations
 
 import json
+import time
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -163,6 +165,36 @@ def test_idempotent_calls_are_retried(dbx: LocalDatabricks, api: DatabricksRestC
     assert [r.status for r in dbx.requests("jobs/runs/get")][-4:-1] == [status, status, 200]
     assert [r.status for r in dbx.requests("jobs/runs/cancel")] == [status, 200]
     assert cancelled.result_state == "CANCELED"
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_a_decimal_retry_after_is_waited(
+    dbx: LocalDatabricks, api: DatabricksRestClient, status: int
+) -> None:
+    """urllib3 alone raises InvalidHeader on ``Retry-After: 1.5``, ending the call as unreachable."""
+    run = submit(api).unwrap()
+    dbx.faults.add("GET /jobs/runs/get", status=status, times=1, retry_after=1.5)
+
+    started = time.monotonic()
+    state = get_run_state(api, run.run_id).unwrap()
+    waited = time.monotonic() - started
+
+    assert state.life_cycle_state  # read after the wait (the run may have ended meanwhile)
+    assert 1.4 <= waited < 10, waited
+    assert [r.status for r in dbx.requests("jobs/runs/get")][-2:] == [status, 200]
+    dbx.cancel_all()
+
+
+@pytest.mark.parametrize("value", ["soon", "1,5", "-1"])
+def test_an_unreadable_retry_after_falls_back_to_the_backoff(
+    value: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with DatabricksRestClient("http://127.0.0.1:9", "token") as client:
+        policy = client._repeatable.get_adapter("http://127.0.0.1:9/api/").max_retries
+        with caplog.at_level("WARNING", logger="sync_provider.core.databricks.client"):
+            assert policy.get_retry_after(SimpleNamespace(headers={"Retry-After": value})) is None
+            assert policy.get_retry_after(SimpleNamespace(headers={"Retry-After": "2.5"})) == 2.5
+    assert f"Ignoring Databricks's unreadable Retry-After header {value!r}" in caplog.text
 
 
 def test_errors_carry_the_databricks_error_code(dbx: LocalDatabricks, api: DatabricksRestClient) -> None:

@@ -10,7 +10,8 @@ Rules :class:`DatabricksRestClient` keeps:
 - every call has a ``(connect, read)`` timeout;
 - calls marked ``idempotent`` (reads, ``runs/cancel``, ``clusters/delete``, ``runs/submit`` with an
   ``idempotency_token``) are repeated with exponential backoff on 429/500/502/503/504 and on
-  connection errors, honouring ``Retry-After``; other calls are repeated only when the connection
+  connection errors, honouring ``Retry-After`` (whole or decimal seconds, or an HTTP date; an
+  unreadable value falls back to the backoff); other calls are repeated only when the connection
   could not be opened (the request never left);
 - errors carry Databricks' ``error_code``: the message is ``"<error_code>: <message>"`` and the HTTP
   status is in ``detail``;
@@ -32,9 +33,9 @@ import requests
 from pydantic import SecretStr
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NewConnectionError
-from urllib3.util.retry import Retry
 
 from sync_provider import __version__
+from sync_provider.core._http_retry import LenientRetry
 from sync_provider.core.errors import DatabricksError, InvalidInputError, register_error_kind
 
 log = logging.getLogger(__name__)
@@ -183,6 +184,14 @@ def api_error(method: str, path: str, status: int, content: bytes, reason: str =
     )
 
 
+class _DatabricksRetry(LenientRetry):
+    """urllib3 retry policy of :class:`DatabricksRestClient`: reads decimal ``Retry-After`` seconds
+    and ignores unreadable values (see :class:`~sync_provider.core._http_retry.LenientRetry`)."""
+
+    service = "Databricks"
+    logger = log
+
+
 class DatabricksRestClient:
     """A :class:`DatabricksApi` on :mod:`requests` with a personal access token.
 
@@ -222,7 +231,7 @@ class DatabricksRestClient:
             "raise_on_status": False,
             "raise_on_redirect": False,
         }
-        repeatable = Retry(
+        repeatable = _DatabricksRetry(
             total=retries,
             connect=retries,
             read=retries,
@@ -234,7 +243,7 @@ class DatabricksRestClient:
         # A call that may create something is repeated only when the connection could not be opened
         # (urllib3 retries connect errors whatever the method). No method we send is listed: an
         # empty set would mean "every method" to urllib3.
-        once = Retry(
+        once = _DatabricksRetry(
             total=retries,
             connect=retries,
             read=0,

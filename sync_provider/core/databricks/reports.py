@@ -31,6 +31,13 @@ from sync_provider.core.databricks.runs import check_run_id, fetch_run, parse_ru
 from sync_provider.core.errors import DatabricksError, InvalidInputError
 from sync_provider.core.models import Platform
 from sync_provider.core.predictions import returns_response
+from sync_provider.core.recording import (
+    PendingCreate,
+    adopt_earlier,
+    announce_creating,
+    announcer,
+    creating_marker,
+)
 
 log = logging.getLogger(__name__)
 
@@ -272,6 +279,8 @@ def record_run(
     existing_prediction_id: str | None = None,
     adopt_recorded: bool = True,
     on_created: Callable[[str], None] | None = None,
+    pending_create: PendingCreate | None = None,
+    on_creating: Callable[[PendingCreate], None] | None = None,
 ) -> str:
     """Create a Sync prediction from a successful run; return the prediction id.
 
@@ -286,7 +295,10 @@ def record_run(
     ``record_run`` of the same run returns that prediction, before waiting for the event log,
     instead of creating a second one when Sync already has its event log (see
     :mod:`sync_provider.core.recording`). A prediction whose upload never finished is abandoned
-    (with a warning naming it) and a new one created.
+    (with a warning naming it) and a new one created. Just before the create call a creating marker
+    is saved the same way; as the log is uploaded after the create call, a later ``record_run``
+    that finds only a marker warns that the earlier call's prediction (if Sync made one) never got
+    its log, and creates a new one.
 
     :param api: the Databricks API.
     :param run_id: a run that ended ``TERMINATED`` / ``SUCCESS``.
@@ -306,10 +318,13 @@ def record_run(
         ``sync-prediction.json``; ``False`` records the run anew (a deliberate second recording).
     :param on_created: called with the prediction id as soon as the create call answered, before
         the event log is uploaded; an exception it raises propagates (and nothing is uploaded).
+    :param pending_create: a creating marker an earlier attempt left (kept by the caller from
+        ``on_creating``).
+    :param on_creating: called with the creating marker just before the create call; an exception
+        it raises propagates (and nothing is created).
     :raises DatabricksError: the run did not succeed, or Databricks failed.
     """
     from sync_provider.core.predictions import create_prediction
-    from sync_provider.core.recording import adopt_earlier, announcer
 
     number = check_run_id(run_id)
     run = fetch_run(api, number)
@@ -351,6 +366,8 @@ def record_run(
         client=sync_client,
         s3_client=s3_client,
         api=api,
+        pending=pending_create,
+        platform=Platform.AWS_DATABRICKS,
     )
     if adopted is not None:
         return adopted
@@ -378,12 +395,24 @@ def record_run(
 
                 s3_client = default_s3_client()
             source = str(_download_s3_parts(location, s3_client, folder))
+        announce_creating(
+            creating_marker(source, upload=True),
+            on_creating,
+            target.destination,
+            Platform.AWS_DATABRICKS,
+            target.cluster_id,
+            run_id=str(number),
+            project_id=project,
+            s3_client=s3_client,
+            api=api,
+        )
         prediction_id = create_prediction(
             Platform.AWS_DATABRICKS,
             report,
             source,
             project_id=project,
             upload=True,
+            allow_incomplete=allow_incomplete,
             client=sync_client,
             s3_client=s3_client,
             on_created=announcer(

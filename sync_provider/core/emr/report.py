@@ -26,7 +26,14 @@ from sync_provider.core.emr.clusters import _state
 from sync_provider.core.errors import EMRError, EventLogError, InvalidInputError
 from sync_provider.core.models import Platform
 from sync_provider.core.predictions import create_prediction, returns_response
-from sync_provider.core.recording import adopt_earlier, announcer
+from sync_provider.core.recording import (
+    OnCreating,
+    PendingCreate,
+    adopt_earlier,
+    announce_creating,
+    announcer,
+    creating_marker,
+)
 from sync_provider.core.storage import parse_s3_url
 
 log = logging.getLogger(__name__)
@@ -254,6 +261,8 @@ def record_run(
     existing_prediction_id: str | None = None,
     adopt_recorded: bool = True,
     on_created: Callable[[str], None] | None = None,
+    pending_create: PendingCreate | None = None,
+    on_creating: OnCreating | None = None,
 ) -> str:
     """Record a finished run with Sync: report, find and check the event log, save the report, predict.
 
@@ -265,6 +274,11 @@ def record_run(
     returns that prediction instead of creating a second one when Sync already has its event log
     (see :mod:`sync_provider.core.recording`). A prediction whose upload never finished is
     abandoned (with a warning naming it) and a new one created.
+
+    Just before the create call, a creating marker (when the call started, the event log's file
+    name) is saved the same way; a later ``record_run`` that finds only a marker (the attempt died
+    between the create call and keeping its answer) adopts the prediction that call made when the
+    log's URL went with it: the newest of the project created since, with that event log.
 
     :param emr_client: a boto3 EMR client.
     :param s3_client: a boto3 S3 client (also presigns or streams the event log).
@@ -280,6 +294,10 @@ def record_run(
         ``sync-prediction.json``; ``False`` records the run anew (a deliberate second recording).
     :param on_created: called with the prediction id as soon as the create call answered, before
         the event log is uploaded; an exception it raises propagates (and nothing is uploaded).
+    :param pending_create: a creating marker an earlier attempt left (kept by the caller from
+        ``on_creating``): its prediction is looked for when no earlier prediction is adopted.
+    :param on_creating: called with the creating marker just before the create call; an exception
+        it raises propagates (and nothing is created).
     :return: the prediction id.
     :raises EMRError: when the cluster did not finish successfully (with the reason) or AWS fails.
     :raises EventLogError: when the event log is missing or incomplete.
@@ -319,9 +337,20 @@ def record_run(
         log_sent_with_create=not upload,
         client=sync_client,
         s3_client=s3_client,
+        pending=pending_create,
+        platform=Platform.AWS_EMR,
     )
     if adopted is not None:
         return adopted
+    announce_creating(
+        creating_marker(eventlog_url, upload=upload),
+        on_creating,
+        run_folder,
+        Platform.AWS_EMR,
+        cluster_id,
+        project_id=project,
+        s3_client=s3_client,
+    )
     prediction_id = create_prediction(
         Platform.AWS_EMR,
         report,
