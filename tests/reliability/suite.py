@@ -559,10 +559,12 @@ def rst_corpus() -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_docs(figures: str, kills: str | None = None, path: Path = DOCS) -> None:
-    """Rewrite the figures, plan and corpus blocks (and the kill matrix, when given) of the page."""
+def write_docs(figures: str | None, kills: str | None = None, path: Path = DOCS) -> None:
+    """Rewrite the blocks of the reliability page: the fault suite's figures (when given), the
+    fault plans, the corpus table and the kill matrix (when given)."""
     text = path.read_text(encoding="utf-8")
-    text = replace_block(text, FIGURES_START, FIGURES_END, figures)
+    if figures is not None:
+        text = replace_block(text, FIGURES_START, FIGURES_END, figures)
     if kills is not None:
         text = replace_block(text, KILLS_START, KILLS_END, kills)
     text = replace_block(text, PLANS_START, PLANS_END, rst_plans())
