@@ -21,6 +21,7 @@ from sync_provider.hooks.sync import to_airflow_error
 if TYPE_CHECKING:
     from sync_provider.core.fingerprint import CodeFingerprint
     from sync_provider.core.models import Prediction, Preference
+    from sync_provider.hooks.sync import SyncHook
 
 #: Accepted values of ``on_code_change``.
 ON_CODE_CHANGE_VALUES = ("warn", "fail")
@@ -83,6 +84,32 @@ def prediction_choice(prediction_id: Any, preference: Any) -> tuple[str, Prefere
     if parsed is None:
         raise AirflowException("preference is empty; choose one of: performance, balanced, economy.")
     return validated_id(prediction_id, "prediction_id"), parsed
+
+
+def successful_prediction(
+    hook: SyncHook, prediction: Prediction, prediction_id: str, preference: Preference, *, then: str
+) -> Prediction:
+    """Return ``prediction`` (as read with ``preference``) once Sync says it is ``SUCCESS``.
+
+    When the prediction as read does not say ``SUCCESS``, its status is asked for (the status call
+    also gives a failure's message): a prediction that succeeded since is read again.
+
+    :param then: what the task does with it, for the error (``"before launching from it."``).
+    :raises AirflowException: the prediction is not ``SUCCESS`` (yet), naming its status.
+    """
+    from sync_provider.core.models import PredictionStatus
+
+    status = PredictionStatus.parse(prediction.status) if prediction.status else None
+    if status is PredictionStatus.SUCCESS:
+        return prediction
+    status, message = hook.get_prediction_status(prediction_id)
+    if status is not PredictionStatus.SUCCESS:
+        detail = f": {message}" if message else ""
+        raise AirflowException(
+            f"Prediction {prediction_id} is {status.value}, not SUCCESS{detail}. Wait for it with "
+            f"SyncPredictionSensor {then}"
+        )
+    return hook.get_prediction(prediction_id, preference.value)
 
 
 def task_state_store(context: Any) -> Any:
@@ -245,6 +272,7 @@ __all__ = [
     "check_on_code_change",
     "cross_platform_refusal",
     "prediction_choice",
+    "successful_prediction",
     "task_state_store",
     "unwrap",
     "validated_id",

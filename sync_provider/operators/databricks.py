@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -28,9 +27,10 @@ from sync_provider.core.backoff import Backoff
 from sync_provider.core.errors import SyncError
 from sync_provider.core.models import PredictionStatus, Preference
 from sync_provider.hooks.databricks import DEFAULT_DATABRICKS_CONN_ID, DatabricksHookApi, parse_run_id
-from sync_provider.hooks.sync import DEFER_TIMEOUT_GRACE_S, SyncHook, to_airflow_error
+from sync_provider.hooks.sync import SyncHook, to_airflow_error
 from sync_provider.links.databricks import SyncDatabricksRunLink
 from sync_provider.links.sync import SyncPredictionLink
+from sync_provider.operators._deferral import defer_until, successful_event
 from sync_provider.operators._launch import (
     LaunchMixin,
     check_on_code_change,
@@ -85,12 +85,7 @@ def check_run_event(event: Mapping[str, Any] | None, *, what: str) -> int:
 
     :raises AirflowException: for a missing event or any status other than ``success``.
     """
-    if not isinstance(event, Mapping):
-        raise AirflowException(f"{what} resumed without a trigger event; cannot tell whether the run ended.")
-    status = event.get("status")
-    if status == "success" and event.get("run_id"):
-        return int(event["run_id"])
-    raise AirflowException(str(event.get("message") or f"the trigger reported status {status!r}"))
+    return int(successful_event(event, "run_id", what=what, finished="the run ended"))
 
 
 def _is_missing(exc: SyncError) -> bool:
@@ -102,6 +97,32 @@ def _is_missing(exc: SyncError) -> bool:
         or code == "RESOURCE_DOES_NOT_EXIST"
         or (status == 400 and "does not exist" in exc.message.lower())
     )
+
+
+class _DatabricksMixin:
+    """The ``databricks`` connection arguments shared by the Databricks tasks, and the API built from them."""
+
+    databricks_conn_id: str
+    databricks_retry_limit: int
+    databricks_retry_delay: float
+
+    @cached_property
+    def api(self) -> DatabricksHookApi:
+        """The core's Databricks API on the ``databricks_conn_id`` connection."""
+        return DatabricksHookApi.from_conn_id(
+            self.databricks_conn_id,
+            retry_limit=self.databricks_retry_limit,
+            retry_delay=self.databricks_retry_delay,
+            caller=type(self).__name__,
+        )
+
+    def _trigger_kwargs(self) -> dict[str, Any]:
+        """What ``SyncDatabricksRunTrigger`` needs to rebuild the API in the triggerer."""
+        return {
+            "databricks_conn_id": self.databricks_conn_id,
+            "retry_limit": self.databricks_retry_limit,
+            "retry_delay": self.databricks_retry_delay,
+        }
 
 
 class _StateStore:
@@ -136,7 +157,7 @@ class _StateStore:
             self.set({**current, "done": True})
 
 
-class SyncDatabricksSubmitRunOperator(LaunchMixin, BaseOperator):
+class SyncDatabricksSubmitRunOperator(_DatabricksMixin, LaunchMixin, BaseOperator):
     """Start a Databricks run Sync can predict, from a cluster spec or from a prediction.
 
     The cluster is your ``new_cluster`` spec, or — with ``prediction_id`` — that spec with the
@@ -272,16 +293,6 @@ class SyncDatabricksSubmitRunOperator(LaunchMixin, BaseOperator):
         self.on_code_change = on_code_change
         self.aws_conn_id = aws_conn_id
         self._run_id: int | None = None
-
-    @cached_property
-    def api(self) -> DatabricksHookApi:
-        """The core's Databricks API on the ``databricks_conn_id`` connection."""
-        return DatabricksHookApi.from_conn_id(
-            self.databricks_conn_id,
-            retry_limit=self.databricks_retry_limit,
-            retry_delay=self.databricks_retry_delay,
-            caller=type(self).__name__,
-        )
 
     @cached_property
     def sync_hook(self) -> SyncHook:
@@ -583,21 +594,15 @@ class SyncDatabricksSubmitRunOperator(LaunchMixin, BaseOperator):
         if self.deferrable:
             from sync_provider.triggers.databricks import SyncDatabricksRunTrigger
 
-            self.log.info("Deferring until Databricks run %s ends (timeout %.0f s)", run_id, self.timeout)
-            self.defer(
-                trigger=SyncDatabricksRunTrigger(
-                    run_id=run_id,
-                    databricks_conn_id=self.databricks_conn_id,
-                    poll_interval=self.poll_interval,
-                    max_poll_interval=self.max_poll_interval,
-                    end_time=time.time() + self.timeout,
-                    retry_limit=self.databricks_retry_limit,
-                    retry_delay=self.databricks_retry_delay,
-                    cancel_on_kill=self.cancel_on_kill,
-                ),
-                method_name="execute_complete",
-                timeout=timedelta(seconds=self.timeout + DEFER_TIMEOUT_GRACE_S),
+            trigger = SyncDatabricksRunTrigger(
+                run_id=run_id,
+                poll_interval=self.poll_interval,
+                max_poll_interval=self.max_poll_interval,
+                end_time=time.time() + self.timeout,
+                cancel_on_kill=self.cancel_on_kill,
+                **self._trigger_kwargs(),
             )
+            defer_until(self, trigger, until=f"Databricks run {run_id} ends", timeout=self.timeout)
         self._wait(run_id)
         self._after_success(context, store, run_id, run)
         return run_id
@@ -663,7 +668,7 @@ class _LazyS3Client:
         return getattr(self._client, name)
 
 
-class SyncDatabricksRecordRunOperator(BaseOperator):
+class SyncDatabricksRecordRunOperator(_DatabricksMixin, BaseOperator):
     """Record a finished Databricks run as a Sync prediction; return the prediction id.
 
     Reads the run's cluster report (the cluster and every page of its events), waits until
@@ -742,16 +747,6 @@ class SyncDatabricksRecordRunOperator(BaseOperator):
         self.databricks_retry_delay = databricks_retry_delay
         self.sync_conn_id = sync_conn_id
         self.aws_conn_id = aws_conn_id
-
-    @cached_property
-    def api(self) -> DatabricksHookApi:
-        """The core's Databricks API on the ``databricks_conn_id`` connection."""
-        return DatabricksHookApi.from_conn_id(
-            self.databricks_conn_id,
-            retry_limit=self.databricks_retry_limit,
-            retry_delay=self.databricks_retry_delay,
-            caller=type(self).__name__,
-        )
 
     @cached_property
     def hook(self) -> SyncHook:

@@ -22,13 +22,15 @@ from airflow.sdk.exceptions import AirflowException, AirflowNotFoundException
 from sync_provider.core.backoff import Backoff
 from sync_provider.core.errors import SyncError
 from sync_provider.core.models import Preference
-from sync_provider.hooks.sync import DEFER_TIMEOUT_GRACE_S, SyncHook, to_airflow_error
+from sync_provider.hooks.sync import SyncHook, to_airflow_error
 from sync_provider.links.emr import SyncEmrClusterLink
 from sync_provider.links.sync import SyncPredictionLink
+from sync_provider.operators._deferral import defer_until, successful_event
 from sync_provider.operators._launch import (
     LaunchMixin,
     check_on_code_change,
     prediction_choice,
+    successful_prediction,
     task_state_store,
     unwrap,
     validated_id,
@@ -128,15 +130,7 @@ def check_cluster_event(event: Mapping[str, Any] | None, *, what: str) -> str:
 
     :raises AirflowException: for a missing event or any status other than ``success``.
     """
-    if not isinstance(event, Mapping):
-        raise AirflowException(
-            f"{what} resumed without a trigger event; cannot tell whether the cluster finished."
-        )
-    if event.get("status") == "success" and event.get("cluster_id"):
-        return str(event["cluster_id"])
-    raise AirflowException(
-        str(event.get("message") or f"the trigger reported status {event.get('status')!r}")
-    )
+    return str(successful_event(event, "cluster_id", what=what, finished="the cluster finished"))
 
 
 class _AwsMixin:
@@ -389,23 +383,15 @@ class SyncEmrCreateJobFlowOperator(_AwsMixin, LaunchMixin, BaseOperator):
         """The request from the prediction's solution; also the prediction id, the solution's metrics
         and the prediction."""
         from sync_provider.core.emr import run_job_flow_from_prediction
-        from sync_provider.core.models import PredictionStatus
 
         prediction_id, preference = prediction_choice(self.prediction_id, self.preference)
         try:
             prediction = self.sync_hook.get_prediction(prediction_id, preference.value)
         except AirflowException as exc:
             raise AirflowException(f"Cannot read prediction {prediction_id}: {exc}") from exc
-        status = PredictionStatus.parse(prediction.status) if prediction.status else None
-        if status is not PredictionStatus.SUCCESS:
-            status, message = self.sync_hook.get_prediction_status(prediction_id)
-            if status is not PredictionStatus.SUCCESS:
-                detail = f": {message}" if message else ""
-                raise AirflowException(
-                    f"Prediction {prediction_id} is {status.value}, not SUCCESS{detail}. Wait for it with "
-                    "SyncPredictionSensor before launching from it."
-                )
-            prediction = self.sync_hook.get_prediction(prediction_id, preference.value)
+        prediction = successful_prediction(
+            self.sync_hook, prediction, prediction_id, preference, then="before launching from it."
+        )
         request, metrics = self._apply_prediction(
             prediction,
             preference,
@@ -692,19 +678,15 @@ class SyncEmrCreateJobFlowOperator(_AwsMixin, LaunchMixin, BaseOperator):
     def _defer(self, cluster_id: str) -> None:
         from sync_provider.triggers.emr import SyncEmrClusterTrigger
 
-        self.log.info("Deferring until EMR cluster %s terminates (timeout %.0f s)", cluster_id, self.timeout)
-        self.defer(
-            trigger=SyncEmrClusterTrigger(
-                cluster_id=cluster_id,
-                poll_interval=self.poll_interval,
-                max_poll_interval=max(self.poll_interval, self.max_poll_interval),
-                end_time=time.time() + self.timeout,
-                terminate_on_kill=True,
-                **self._trigger_kwargs(),
-            ),
-            method_name="execute_complete",
-            timeout=timedelta(seconds=self.timeout + DEFER_TIMEOUT_GRACE_S),
+        trigger = SyncEmrClusterTrigger(
+            cluster_id=cluster_id,
+            poll_interval=self.poll_interval,
+            max_poll_interval=max(self.poll_interval, self.max_poll_interval),
+            end_time=time.time() + self.timeout,
+            terminate_on_kill=True,
+            **self._trigger_kwargs(),
         )
+        defer_until(self, trigger, until=f"EMR cluster {cluster_id} terminates", timeout=self.timeout)
 
     def _wait(self, cluster_id: str) -> None:
         from sync_provider.core.emr import EMRTimeoutError, wait_for_cluster
