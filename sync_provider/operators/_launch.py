@@ -3,8 +3,9 @@
 :class:`LaunchMixin` is what ``SyncEmrCreateJobFlowOperator`` and
 ``SyncDatabricksSubmitRunOperator`` have in common: applying a prediction (with the cross-platform
 check), the code fingerprint check and save, and ending a try that was killed while launching.
-Reading the prediction, retries and the task state store's contents stay in each operator: they
-differ between the platforms.
+Each operator keeps what differs: how it checks the prediction's status (EMR asks Sync again about
+a prediction that does not say ``SUCCESS``, Databricks refuses it), its retries, and what it keeps
+in the task state store.
 """
 
 from __future__ import annotations
