@@ -22,6 +22,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from sync_provider.core.recording import PendingCreate
+from sync_provider.operators._launch import task_state_store
 
 #: ``task_state_store`` key of the prediction a record task created.
 STATE_KEY = "sync_prediction"
@@ -51,10 +52,7 @@ class RecordState:
     """
 
     def __init__(self, context: Any, log: Any, subject: Mapping[str, Any]) -> None:
-        try:
-            self._store = context.get("task_state_store")
-        except Exception:
-            self._store = None
+        self._store = task_state_store(context)
         self._log = log
         self.subject = dict(subject)
 

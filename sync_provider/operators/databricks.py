@@ -16,9 +16,8 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, conf
 from airflow.sdk.exceptions import AirflowException
@@ -28,10 +27,18 @@ from sync_provider.core.backoff import Backoff
 from sync_provider.core.errors import SyncError
 from sync_provider.core.models import PredictionStatus, Preference
 from sync_provider.hooks.databricks import DEFAULT_DATABRICKS_CONN_ID, DatabricksHookApi, parse_run_id
-from sync_provider.hooks.sync import DEFER_TIMEOUT_GRACE_S, SyncHook, to_airflow_error
+from sync_provider.hooks.sync import SyncHook, to_airflow_error
 from sync_provider.links.databricks import SyncDatabricksRunLink
 from sync_provider.links.sync import SyncPredictionLink
-from sync_provider.operators._launch import check_on_code_change, cross_platform_refusal, unwrap
+from sync_provider.operators._deferral import defer_until, successful_event
+from sync_provider.operators._launch import (
+    LaunchMixin,
+    check_on_code_change,
+    prediction_choice,
+    task_state_store,
+    unwrap,
+    validated_id,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -51,7 +58,6 @@ XCOM_CLUSTER_ID = "cluster_id"
 XCOM_RUN_PAGE_URL = "run_page_url"
 XCOM_SYNC_RUN_ID = "sync_run_id"
 XCOM_SOLUTION_METRICS = "solution_metrics"
-#: Accepted values of ``on_code_change``.
 
 
 def parse_json_object(value: Any, name: str) -> dict[str, Any]:
@@ -79,12 +85,7 @@ def check_run_event(event: Mapping[str, Any] | None, *, what: str) -> int:
 
     :raises AirflowException: for a missing event or any status other than ``success``.
     """
-    if not isinstance(event, Mapping):
-        raise AirflowException(f"{what} resumed without a trigger event; cannot tell whether the run ended.")
-    status = event.get("status")
-    if status == "success" and event.get("run_id"):
-        return int(event["run_id"])
-    raise AirflowException(str(event.get("message") or f"the trigger reported status {status!r}"))
+    return int(successful_event(event, "run_id", what=what, finished="the run ended"))
 
 
 def _is_missing(exc: SyncError) -> bool:
@@ -98,12 +99,37 @@ def _is_missing(exc: SyncError) -> bool:
     )
 
 
+class _DatabricksMixin:
+    """The ``databricks`` connection arguments shared by the Databricks tasks, and the API built from them."""
+
+    databricks_conn_id: str
+    databricks_retry_limit: int
+    databricks_retry_delay: float
+
+    @cached_property
+    def api(self) -> DatabricksHookApi:
+        """The core's Databricks API on the ``databricks_conn_id`` connection."""
+        return DatabricksHookApi.from_conn_id(
+            self.databricks_conn_id,
+            retry_limit=self.databricks_retry_limit,
+            retry_delay=self.databricks_retry_delay,
+            caller=type(self).__name__,
+        )
+
+    def _trigger_kwargs(self) -> dict[str, Any]:
+        """What ``SyncDatabricksRunTrigger`` needs to rebuild the API in the triggerer."""
+        return {
+            "databricks_conn_id": self.databricks_conn_id,
+            "retry_limit": self.databricks_retry_limit,
+            "retry_delay": self.databricks_retry_delay,
+        }
+
+
 class _StateStore:
     """``context["task_state_store"]`` when the task runner provides one (Airflow 3.3+), else nothing."""
 
     def __init__(self, context: Context, operator: BaseOperator) -> None:
-        getter = getattr(context, "get", None)
-        self._store = getter("task_state_store") if getter is not None else None
+        self._store = task_state_store(context)
         self._log = operator.log
 
     def get(self) -> dict[str, Any] | None:
@@ -131,7 +157,7 @@ class _StateStore:
             self.set({**current, "done": True})
 
 
-class SyncDatabricksSubmitRunOperator(BaseOperator):
+class SyncDatabricksSubmitRunOperator(_DatabricksMixin, LaunchMixin, BaseOperator):
     """Start a Databricks run Sync can predict, from a cluster spec or from a prediction.
 
     The cluster is your ``new_cluster`` spec, or — with ``prediction_id`` — that spec with the
@@ -210,6 +236,12 @@ class SyncDatabricksSubmitRunOperator(BaseOperator):
     operator_extra_links = (SyncDatabricksRunLink(),)
     ui_color = "#fce4d6"
 
+    # What LaunchMixin says of this operator.
+    _target_platform = "aws-databricks"
+    _launched = "submitted"
+    _translated_log = "Prediction %s was made on EMR: its %s solution is translated to a Databricks cluster"
+    _unsaved_fingerprint_log = "The run has no log destination: code fingerprint %s not saved"
+
     def __init__(
         self,
         *,
@@ -261,17 +293,6 @@ class SyncDatabricksSubmitRunOperator(BaseOperator):
         self.on_code_change = on_code_change
         self.aws_conn_id = aws_conn_id
         self._run_id: int | None = None
-        self._killed = False
-
-    @cached_property
-    def api(self) -> DatabricksHookApi:
-        """The core's Databricks API on the ``databricks_conn_id`` connection."""
-        return DatabricksHookApi.from_conn_id(
-            self.databricks_conn_id,
-            retry_limit=self.databricks_retry_limit,
-            retry_delay=self.databricks_retry_delay,
-            caller=type(self).__name__,
-        )
 
     @cached_property
     def sync_hook(self) -> SyncHook:
@@ -317,63 +338,31 @@ class SyncDatabricksSubmitRunOperator(BaseOperator):
         and the prediction)."""
         if self.prediction_id in (None, ""):
             return spec, None, None
-        from sync_provider.core.crossplatform import apply_cross_platform_solution, needs_translation
         from sync_provider.core.databricks import cluster_spec_from_prediction
 
-        try:
-            preference = contract.parse_preference(self.preference)
-        except SyncError as exc:
-            raise AirflowException(f"preference: {exc.message}") from exc
-        try:
-            prediction_id = contract.validate_id(self.prediction_id, "prediction_id")
-        except SyncError as exc:
-            raise to_airflow_error(exc) from exc
-        if preference is None:
-            raise AirflowException("preference is empty; choose one of: performance, balanced, economy.")
+        prediction_id, preference = prediction_choice(self.prediction_id, self.preference)
         prediction = self.sync_hook.get_prediction(prediction_id, preference.value)
         if prediction.status and PredictionStatus.parse(prediction.status) is not PredictionStatus.SUCCESS:
             raise AirflowException(
                 f"Prediction {prediction_id} is {prediction.status}, not SUCCESS. Wait for it with "
                 "SyncPredictionSensor before starting a run from it."
             )
-        try:
-            translate = needs_translation(
-                prediction, preference, "aws-databricks", allow_cross_platform=bool(self.allow_cross_platform)
-            )
-        except SyncError as exc:
-            raise AirflowException(cross_platform_refusal(exc, prediction_id, self.task_id)) from exc
-        if translate:
-            try:
-                translation = apply_cross_platform_solution(
-                    prediction,
-                    preference,
-                    spec,
-                    target_platform="aws-databricks",
-                    project_id=project_id,
-                    project_location=str(self.project_location),
-                )
-            except SyncError as exc:
-                raise to_airflow_error(exc) from exc
-            self.log.info(
-                "Prediction %s was made on EMR: its %s solution is translated to a Databricks cluster",
-                prediction_id,
-                preference.value,
-            )
-            for note in translation.notes:
-                self.log.warning("Cross-platform translation: %s", note)
-            cluster = translation.result
-        else:
-            cluster = unwrap(
-                cluster_spec_from_prediction(
-                    prediction,
-                    preference,
-                    spec,
-                    project_id=project_id,
-                    project_location=str(self.project_location),
-                    region=self.region or None,
-                )
-            )
-        metrics = prediction.solution(preference).metrics.model_dump(mode="json")
+        cluster, metrics = self._apply_prediction(
+            prediction,
+            preference,
+            prediction_id,
+            spec,
+            project_id=project_id,
+            project_location=str(self.project_location),
+            apply=lambda: cluster_spec_from_prediction(
+                prediction,
+                preference,
+                spec,
+                project_id=project_id,
+                project_location=str(self.project_location),
+                region=self.region or None,
+            ),
+        )
         self.log.info(
             "Prediction %s, %s solution: %s x %s workers, predicted runtime %.1f min, cost $%.2f",
             prediction_id,
@@ -395,12 +384,7 @@ class SyncDatabricksSubmitRunOperator(BaseOperator):
         on_code_change: str,
     ) -> CodeFingerprint:
         """Fingerprint the task's code; compare it with the prediction's basis run (may raise)."""
-        from sync_provider.core.fingerprint import (
-            CodeChangedError,
-            basis_fingerprint,
-            check_code_change,
-            fingerprint_databricks,
-        )
+        from sync_provider.core.fingerprint import fingerprint_databricks
 
         git_source = (settings or {}).get("git_source")
         current: CodeFingerprint = unwrap(
@@ -411,37 +395,14 @@ class SyncDatabricksSubmitRunOperator(BaseOperator):
                 git_source=git_source if isinstance(git_source, Mapping) else None,
             )
         )
-        for problem in current.unreadable:
-            self.log.warning("Code fingerprint is partial: %s", problem)
-        if prediction is None:
-            self.log.info("Code fingerprint %s", current.describe())
-            return current
-        basis = unwrap(
-            basis_fingerprint(
-                prediction,
-                project_location=str(self.project_location),
-                s3_client=self.s3_client,
-                api=self.api,
-            )
+        return self._compare_fingerprint(
+            current,
+            prediction,
+            on_code_change,
+            project_location=str(self.project_location),
+            s3_client=self.s3_client,
+            api=self.api,
         )
-        try:
-            check_code_change(basis, current, on_code_change=on_code_change, logger=cast("Any", self.log))
-        except CodeChangedError as exc:
-            raise AirflowException(f"{exc.message} Nothing was submitted.") from exc
-        return current
-
-    def _save_fingerprint(self, current: CodeFingerprint, destination: str | None) -> None:
-        """Save ``code-fingerprint.json`` in the run's log destination; a failure is a warning."""
-        from sync_provider.core.fingerprint import save_fingerprint
-
-        if not destination:
-            self.log.warning("The run has no log destination: code fingerprint %s not saved", current.hash)
-            return
-        response = save_fingerprint(current, destination, s3_client=self.s3_client, api=self.api)
-        if response.error is not None:
-            self.log.warning("Could not save the code fingerprint: %s", response.error.message)
-        else:
-            self.log.info("Code fingerprint %s saved to %s", current.hash, response.unwrap())
 
     # -- submitting and re-attaching --------------------------------------------------------------
 
@@ -549,7 +510,7 @@ class SyncDatabricksSubmitRunOperator(BaseOperator):
         """Validate, then re-attach or submit; return the run id and the predicted metrics."""
         from sync_provider.core.fingerprint import add_code_hash_to_databricks_spec
 
-        on_code_change = check_on_code_change(self.on_code_change, launched="submitted")
+        on_code_change = check_on_code_change(self.on_code_change, launched=self._launched)
         spec, task, settings, project_id = self._checked_inputs()
         cluster, metrics, prediction = self._cluster_spec(spec, project_id)
         stored = store.get()
@@ -576,7 +537,7 @@ class SyncDatabricksSubmitRunOperator(BaseOperator):
                 run_id, token, destination = self._submit(
                     context, cluster, task, settings, project_id, fresh=True
                 )
-        self._save_fingerprint(current, destination)
+        self._save_fingerprint(current, destination, s3_client=self.s3_client, api=self.api)
         store.set({"run_id": run_id, "idempotency_token": token, "try_number": try_number, "done": False})
         return run_id, metrics
 
@@ -633,21 +594,15 @@ class SyncDatabricksSubmitRunOperator(BaseOperator):
         if self.deferrable:
             from sync_provider.triggers.databricks import SyncDatabricksRunTrigger
 
-            self.log.info("Deferring until Databricks run %s ends (timeout %.0f s)", run_id, self.timeout)
-            self.defer(
-                trigger=SyncDatabricksRunTrigger(
-                    run_id=run_id,
-                    databricks_conn_id=self.databricks_conn_id,
-                    poll_interval=self.poll_interval,
-                    max_poll_interval=self.max_poll_interval,
-                    end_time=time.time() + self.timeout,
-                    retry_limit=self.databricks_retry_limit,
-                    retry_delay=self.databricks_retry_delay,
-                    cancel_on_kill=self.cancel_on_kill,
-                ),
-                method_name="execute_complete",
-                timeout=timedelta(seconds=self.timeout + DEFER_TIMEOUT_GRACE_S),
+            trigger = SyncDatabricksRunTrigger(
+                run_id=run_id,
+                poll_interval=self.poll_interval,
+                max_poll_interval=self.max_poll_interval,
+                end_time=time.time() + self.timeout,
+                cancel_on_kill=self.cancel_on_kill,
+                **self._trigger_kwargs(),
             )
+            defer_until(self, trigger, until=f"Databricks run {run_id} ends", timeout=self.timeout)
         self._wait(run_id)
         self._after_success(context, store, run_id, run)
         return run_id
@@ -680,19 +635,9 @@ class SyncDatabricksSubmitRunOperator(BaseOperator):
         self._after_success(context, _StateStore(context, self), run_id, None)
         return run_id
 
-    def _stop_if_killed(self, run_id: int) -> None:
-        """End the try when ``on_kill`` ran while the run was being submitted.
-
-        Airflow's task runner calls ``on_kill`` from its SIGTERM handler and lets ``execute`` go on
-        until the SIGKILL that follows: a submission answered after the kill must not be waited for.
-        """
-        if not self._killed:
-            return
-        self.on_kill()  # the run id is known now
+    def _killed_message(self, run_id: int) -> str:
         what = "cancelled" if self.cancel_on_kill else "left running (cancel_on_kill=False)"
-        raise AirflowException(
-            f"The task was killed while submitting Databricks run {run_id}; the run was {what}."
-        )
+        return f"The task was killed while submitting Databricks run {run_id}; the run was {what}."
 
     def on_kill(self) -> None:
         """Cancel the run this task started or re-attached to (unless ``cancel_on_kill`` is off)."""
@@ -723,7 +668,7 @@ class _LazyS3Client:
         return getattr(self._client, name)
 
 
-class SyncDatabricksRecordRunOperator(BaseOperator):
+class SyncDatabricksRecordRunOperator(_DatabricksMixin, BaseOperator):
     """Record a finished Databricks run as a Sync prediction; return the prediction id.
 
     Reads the run's cluster report (the cluster and every page of its events), waits until
@@ -806,16 +751,6 @@ class SyncDatabricksRecordRunOperator(BaseOperator):
         self.aws_conn_id = aws_conn_id
 
     @cached_property
-    def api(self) -> DatabricksHookApi:
-        """The core's Databricks API on the ``databricks_conn_id`` connection."""
-        return DatabricksHookApi.from_conn_id(
-            self.databricks_conn_id,
-            retry_limit=self.databricks_retry_limit,
-            retry_delay=self.databricks_retry_delay,
-            caller=type(self).__name__,
-        )
-
-    @cached_property
     def hook(self) -> SyncHook:
         """The Sync hook of ``sync_conn_id``."""
         return SyncHook(sync_conn_id=self.sync_conn_id)
@@ -826,12 +761,7 @@ class SyncDatabricksRecordRunOperator(BaseOperator):
         from sync_provider.operators._record import RecordState
 
         run_id = parse_run_id(self.run_id)
-        project_id = None
-        if self.project_id:
-            try:
-                project_id = contract.validate_id(self.project_id, "project_id")
-            except SyncError as exc:
-                raise to_airflow_error(exc) from exc
+        project_id = validated_id(self.project_id, "project_id") if self.project_id else None
         poll = Backoff(
             initial=self.log_poll_interval, maximum=max(self.log_poll_interval, self.max_log_poll_interval)
         )

@@ -19,14 +19,22 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator, conf
 from airflow.sdk.exceptions import AirflowException, AirflowNotFoundException
 
-from sync_provider.core import contract
 from sync_provider.core.backoff import Backoff
 from sync_provider.core.errors import SyncError
 from sync_provider.core.models import Preference
-from sync_provider.hooks.sync import DEFER_TIMEOUT_GRACE_S, SyncHook, to_airflow_error
+from sync_provider.hooks.sync import SyncHook, to_airflow_error
 from sync_provider.links.emr import SyncEmrClusterLink
 from sync_provider.links.sync import SyncPredictionLink
-from sync_provider.operators._launch import check_on_code_change, cross_platform_refusal, unwrap
+from sync_provider.operators._deferral import defer_until, successful_event
+from sync_provider.operators._launch import (
+    LaunchMixin,
+    check_on_code_change,
+    prediction_choice,
+    successful_prediction,
+    task_state_store,
+    unwrap,
+    validated_id,
+)
 
 if TYPE_CHECKING:
     from airflow.providers.amazon.aws.hooks.emr import EmrHook
@@ -49,7 +57,6 @@ XCOM_RUN_PREFIX = "sync_run_prefix"
 XCOM_PREDICTION_ID = "sync_prediction_id"
 #: XCom key of the predicted metrics of the solution a cluster was launched from.
 XCOM_SOLUTION_METRICS = "solution_metrics"
-#: Accepted values of ``on_code_change``.
 #: Namespace of the deterministic Sync run ids (UUID5) derived from Airflow task instances.
 RUN_ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://synccomputing.com/airflow/emr-run")
 
@@ -118,28 +125,12 @@ def parse_job_flow(value: Any, name: str = "job_flow_overrides") -> dict[str, An
     return dict(parsed)
 
 
-def _state_store(context: Context) -> Any:
-    """``context["task_state_store"]`` (Airflow 3.3+), or ``None`` where there is none."""
-    try:
-        return context.get("task_state_store")
-    except Exception:
-        return None
-
-
 def check_cluster_event(event: Mapping[str, Any] | None, *, what: str) -> str:
     """Return the cluster id of a successful ``SyncEmrClusterTrigger`` event.
 
     :raises AirflowException: for a missing event or any status other than ``success``.
     """
-    if not isinstance(event, Mapping):
-        raise AirflowException(
-            f"{what} resumed without a trigger event; cannot tell whether the cluster finished."
-        )
-    if event.get("status") == "success" and event.get("cluster_id"):
-        return str(event["cluster_id"])
-    raise AirflowException(
-        str(event.get("message") or f"the trigger reported status {event.get('status')!r}")
-    )
+    return str(successful_event(event, "cluster_id", what=what, finished="the cluster finished"))
 
 
 class _AwsMixin:
@@ -217,7 +208,7 @@ class _Run:
     solution_metrics: dict[str, Any] | None = None
 
 
-class SyncEmrCreateJobFlowOperator(_AwsMixin, BaseOperator):
+class SyncEmrCreateJobFlowOperator(_AwsMixin, LaunchMixin, BaseOperator):
     """Launch an EMR cluster for a Sync run: from a RunJobFlow request, or from a Sync prediction.
 
     The cluster gets Sync's tags (``sync:project-id``, ``sync:run-id``) and writes its Spark event
@@ -303,6 +294,12 @@ class SyncEmrCreateJobFlowOperator(_AwsMixin, BaseOperator):
     operator_extra_links = (SyncEmrClusterLink(),)
     ui_color = "#f9c915"
 
+    # What LaunchMixin says of this operator.
+    _target_platform = "aws-emr"
+    _launched = "launched"
+    _translated_log = "Prediction %s was made on Databricks: its %s solution is translated to EMR"
+    _unsaved_fingerprint_log = "The run has no folder: its code fingerprint %s was not saved"
+
     def __init__(
         self,
         *,
@@ -351,7 +348,6 @@ class SyncEmrCreateJobFlowOperator(_AwsMixin, BaseOperator):
         self.on_code_change = on_code_change
         self._cluster_id: str | None = None
         self._launching_run_id: str | None = None
-        self._killed = False
 
     @cached_property
     def sync_hook(self) -> SyncHook:
@@ -386,72 +382,32 @@ class SyncEmrCreateJobFlowOperator(_AwsMixin, BaseOperator):
     ) -> tuple[dict[str, Any], str, dict[str, Any], Prediction]:
         """The request from the prediction's solution; also the prediction id, the solution's metrics
         and the prediction."""
-        from sync_provider.core.crossplatform import apply_cross_platform_solution, needs_translation
         from sync_provider.core.emr import run_job_flow_from_prediction
-        from sync_provider.core.models import PredictionStatus
 
-        try:
-            preference = contract.parse_preference(self.preference)
-        except SyncError as exc:
-            raise AirflowException(f"preference: {exc.message}") from exc
-        if preference is None:
-            raise AirflowException("preference is empty; choose one of: performance, balanced, economy.")
-        try:
-            prediction_id = contract.validate_id(self.prediction_id, "prediction_id")
-        except SyncError as exc:
-            raise to_airflow_error(exc) from exc
+        prediction_id, preference = prediction_choice(self.prediction_id, self.preference)
         try:
             prediction = self.sync_hook.get_prediction(prediction_id, preference.value)
         except AirflowException as exc:
             raise AirflowException(f"Cannot read prediction {prediction_id}: {exc}") from exc
-        status = PredictionStatus.parse(prediction.status) if prediction.status else None
-        if status is not PredictionStatus.SUCCESS:
-            status, message = self.sync_hook.get_prediction_status(prediction_id)
-            if status is not PredictionStatus.SUCCESS:
-                detail = f": {message}" if message else ""
-                raise AirflowException(
-                    f"Prediction {prediction_id} is {status.value}, not SUCCESS{detail}. Wait for it with "
-                    "SyncPredictionSensor before launching from it."
-                )
-            prediction = self.sync_hook.get_prediction(prediction_id, preference.value)
-        try:
-            translate = needs_translation(
-                prediction, preference, "aws-emr", allow_cross_platform=bool(self.allow_cross_platform)
-            )
-        except SyncError as exc:
-            raise AirflowException(cross_platform_refusal(exc, prediction_id, self.task_id)) from exc
-        if translate:
-            try:
-                translation = apply_cross_platform_solution(
-                    prediction,
-                    preference,
-                    base,
-                    target_platform="aws-emr",
-                    project_id=self.project_id,
-                    project_location=self.project_location,
-                )
-            except SyncError as exc:
-                raise to_airflow_error(exc) from exc
-            self.log.info(
-                "Prediction %s was made on Databricks: its %s solution is translated to EMR",
-                prediction_id,
-                preference.value,
-            )
-            for note in translation.notes:
-                self.log.warning("Cross-platform translation: %s", note)
-            request = translation.result
-        else:
-            request = unwrap(
-                run_job_flow_from_prediction(
-                    prediction,
-                    preference,
-                    base,
-                    project_id=self.project_id,
-                    project_location=self.project_location,
-                    run_id=sync_run_id,
-                )
-            )
-        metrics = prediction.solution(preference).metrics.model_dump(mode="json")
+        prediction = successful_prediction(
+            self.sync_hook, prediction, prediction_id, preference, then="before launching from it."
+        )
+        request, metrics = self._apply_prediction(
+            prediction,
+            preference,
+            prediction_id,
+            base,
+            project_id=self.project_id,
+            project_location=self.project_location,
+            apply=lambda: run_job_flow_from_prediction(
+                prediction,
+                preference,
+                base,
+                project_id=self.project_id,
+                project_location=self.project_location,
+                run_id=sync_run_id,
+            ),
+        )
         self.log.info(
             "Launching from prediction %s, %s solution: predicted runtime %.1f min, cost $%.2f",
             prediction_id,
@@ -467,45 +423,19 @@ class SyncEmrCreateJobFlowOperator(_AwsMixin, BaseOperator):
         self, request: dict[str, Any], prediction: Prediction | None, on_code_change: str
     ) -> CodeFingerprint:
         """Fingerprint the request's code; compare it with the prediction's basis run (may raise)."""
-        from sync_provider.core.fingerprint import (
-            CodeChangedError,
-            basis_fingerprint,
-            check_code_change,
-            fingerprint_emr,
-        )
+        from sync_provider.core.fingerprint import fingerprint_emr
 
         s3 = self.s3_hook.get_conn()
         current: CodeFingerprint = unwrap(fingerprint_emr(request, s3_client=s3))
-        for problem in current.unreadable:
-            self.log.warning("Code fingerprint is partial: %s", problem)
-        if prediction is None:
-            self.log.info("Code fingerprint %s", current.describe())
-            return current
-        basis = unwrap(basis_fingerprint(prediction, project_location=self.project_location, s3_client=s3))
-        try:
-            check_code_change(basis, current, on_code_change=on_code_change, logger=self.log)
-        except CodeChangedError as exc:
-            raise AirflowException(f"{exc.message} Nothing was launched.") from exc
-        return current
-
-    def _save_fingerprint(self, current: CodeFingerprint, run_prefix: str) -> None:
-        """Save ``code-fingerprint.json`` in the run folder; a failure is a warning (the cluster runs)."""
-        from sync_provider.core.fingerprint import save_fingerprint
-
-        if not run_prefix:
-            self.log.warning("The run has no folder: its code fingerprint %s was not saved", current.hash)
-            return
-        response = save_fingerprint(current, run_prefix, s3_client=self.s3_hook.get_conn())
-        if response.error is not None:
-            self.log.warning("Could not save the code fingerprint: %s", response.error.message)
-        else:
-            self.log.info("Code fingerprint %s saved to %s", current.hash, response.unwrap())
+        return self._compare_fingerprint(
+            current, prediction, on_code_change, project_location=self.project_location, s3_client=s3
+        )
 
     # -- retries -----------------------------------------------------------------------------------
 
     def _base_run_id(self, context: Context) -> str:
         if self.sync_run_id:
-            return _unwrap_id(self.sync_run_id, "sync_run_id")
+            return validated_id(self.sync_run_id, "sync_run_id")
         ti: Any = context.get("ti") or context.get("task_instance")
         run_id = getattr(ti, "run_id", None) or context.get("run_id")
         if not run_id:
@@ -590,7 +520,7 @@ class SyncEmrCreateJobFlowOperator(_AwsMixin, BaseOperator):
             log.warning("Could not store the cluster in task_state_store: %s", exc)
 
     def _mark_done(self, context: Context, cluster_id: str) -> None:
-        store = _state_store(context)
+        store = task_state_store(context)
         if store is None:
             return
         try:
@@ -607,9 +537,9 @@ class SyncEmrCreateJobFlowOperator(_AwsMixin, BaseOperator):
         from sync_provider.core.emr import launch_job_flow
         from sync_provider.core.fingerprint import add_code_hash_to_emr_request
 
-        on_code_change = check_on_code_change(self.on_code_change, launched="launched")
+        on_code_change = check_on_code_change(self.on_code_change, launched=self._launched)
         base_run_id = self._base_run_id(context)
-        store = _state_store(context)
+        store = task_state_store(context)
         run, generation = self._stored_run(store)
         if run is None and store is not None and _try_number(context) > 1:
             run, generation = self._untracked_run(base_run_id, generation)
@@ -650,7 +580,7 @@ class SyncEmrCreateJobFlowOperator(_AwsMixin, BaseOperator):
                 solution_metrics=solution_metrics,
             )
             self._remember(store, run, done=False, log=self.log)
-            self._save_fingerprint(current, run.run_prefix)
+            self._save_fingerprint(current, run.run_prefix, s3_client=self.s3_hook.get_conn())
             self.log.info(
                 "%s EMR cluster %s for Sync run %s (%s)",
                 "Re-attached to" if run.attached else "Started",
@@ -674,18 +604,8 @@ class SyncEmrCreateJobFlowOperator(_AwsMixin, BaseOperator):
         self._mark_done(context, run.cluster_id)
         return run.cluster_id
 
-    def _stop_if_killed(self, cluster_id: str) -> None:
-        """End the try when ``on_kill`` ran while the cluster was being launched.
-
-        Airflow's task runner calls ``on_kill`` from its SIGTERM handler and lets ``execute`` go on
-        until the SIGKILL that follows: a launch call answered after the kill must not be waited for.
-        """
-        if not self._killed:
-            return
-        self.on_kill()  # the cluster id is known now
-        raise AirflowException(
-            f"The task was killed while launching EMR cluster {cluster_id}; the cluster was terminated."
-        )
+    def _killed_message(self, cluster_id: str) -> str:
+        return f"The task was killed while launching EMR cluster {cluster_id}; the cluster was terminated."
 
     def _untracked_run(self, base_run_id: str, generation: int) -> tuple[_Run | None, int]:
         """A retry whose earlier try left no record: find that try's cluster by tag, even if it ended.
@@ -758,19 +678,15 @@ class SyncEmrCreateJobFlowOperator(_AwsMixin, BaseOperator):
     def _defer(self, cluster_id: str) -> None:
         from sync_provider.triggers.emr import SyncEmrClusterTrigger
 
-        self.log.info("Deferring until EMR cluster %s terminates (timeout %.0f s)", cluster_id, self.timeout)
-        self.defer(
-            trigger=SyncEmrClusterTrigger(
-                cluster_id=cluster_id,
-                poll_interval=self.poll_interval,
-                max_poll_interval=max(self.poll_interval, self.max_poll_interval),
-                end_time=time.time() + self.timeout,
-                terminate_on_kill=True,
-                **self._trigger_kwargs(),
-            ),
-            method_name="execute_complete",
-            timeout=timedelta(seconds=self.timeout + DEFER_TIMEOUT_GRACE_S),
+        trigger = SyncEmrClusterTrigger(
+            cluster_id=cluster_id,
+            poll_interval=self.poll_interval,
+            max_poll_interval=max(self.poll_interval, self.max_poll_interval),
+            end_time=time.time() + self.timeout,
+            terminate_on_kill=True,
+            **self._trigger_kwargs(),
         )
+        defer_until(self, trigger, until=f"EMR cluster {cluster_id} terminates", timeout=self.timeout)
 
     def _wait(self, cluster_id: str) -> None:
         from sync_provider.core.emr import EMRTimeoutError, wait_for_cluster
@@ -847,13 +763,6 @@ class SyncEmrCreateJobFlowOperator(_AwsMixin, BaseOperator):
             self.log.info("Task killed: EMR cluster %s is %s", cluster_id, state)
         except Exception as exc:
             self.log.error("Task killed, but EMR cluster %s could not be terminated: %s", cluster_id, exc)
-
-
-def _unwrap_id(value: Any, name: str) -> str:
-    try:
-        return contract.validate_id(value, name)
-    except SyncError as exc:
-        raise to_airflow_error(exc) from exc
 
 
 class SyncEmrRecordRunOperator(_AwsMixin, BaseOperator):
@@ -938,7 +847,7 @@ class SyncEmrRecordRunOperator(_AwsMixin, BaseOperator):
             raise AirflowException(
                 "cluster_id is empty; pass the EMR cluster id (e.g. the launch task's output)."
             )
-        project_id = _unwrap_id(self.project_id, "project_id") if self.project_id else None
+        project_id = validated_id(self.project_id, "project_id") if self.project_id else None
         self._persist_cluster_link(context, cluster_id)
         region = self.region_name or None
         try:

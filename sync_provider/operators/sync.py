@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -15,9 +14,11 @@ from airflow.sdk.exceptions import AirflowException
 from sync_provider.core import contract
 from sync_provider.core.backoff import Backoff
 from sync_provider.core.errors import SyncError
-from sync_provider.core.models import PredictionStatus, Preference
-from sync_provider.hooks.sync import DEFER_TIMEOUT_GRACE_S, SyncHook, to_airflow_error
+from sync_provider.core.models import Preference
+from sync_provider.hooks.sync import SyncHook, to_airflow_error
 from sync_provider.links.sync import SyncPredictionLink
+from sync_provider.operators._deferral import defer_until, successful_event
+from sync_provider.operators._launch import prediction_choice, successful_prediction, validated_id
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -33,23 +34,7 @@ def check_event(event: Mapping[str, Any] | None, *, what: str) -> str:
 
     :raises AirflowException: for a missing event or any status other than ``success``.
     """
-    if not isinstance(event, Mapping):
-        raise AirflowException(
-            f"{what} resumed without a trigger event; cannot tell whether the prediction finished."
-        )
-    status = event.get("status")
-    message = str(event.get("message") or f"the trigger reported status {status!r}")
-    if status == "success" and event.get("prediction_id"):
-        return str(event["prediction_id"])
-    raise AirflowException(message)
-
-
-def _validated(value: Any, name: str) -> str:
-    """Return a templated identifier after rendering, or raise naming the argument."""
-    try:
-        return contract.validate_id(value, name)
-    except SyncError as exc:
-        raise to_airflow_error(exc) from exc
+    return str(successful_event(event, "prediction_id", what=what, finished="the prediction finished"))
 
 
 class SyncCreatePredictionOperator(BaseOperator):
@@ -156,7 +141,7 @@ class SyncCreatePredictionOperator(BaseOperator):
         except SyncError as exc:
             raise AirflowException(f"platform: {exc.message}") from exc
         if self.project_id:
-            _validated(self.project_id, "project_id")
+            validated_id(self.project_id, "project_id")
         report = self._parsed_cluster_report()
         eventlog = str(self.eventlog or "").strip()
         if not eventlog:
@@ -182,20 +167,14 @@ class SyncCreatePredictionOperator(BaseOperator):
         if self.deferrable:
             from sync_provider.triggers.sync import SyncPredictionTrigger
 
-            self.log.info(
-                "Deferring until prediction %s finishes (timeout %.0f s)", prediction_id, self.timeout
+            trigger = SyncPredictionTrigger(
+                prediction_id=prediction_id,
+                sync_conn_id=self.sync_conn_id,
+                poll_interval=self.poll_interval,
+                max_poll_interval=self.max_poll_interval,
+                end_time=time.time() + self.timeout,
             )
-            self.defer(
-                trigger=SyncPredictionTrigger(
-                    prediction_id=prediction_id,
-                    sync_conn_id=self.sync_conn_id,
-                    poll_interval=self.poll_interval,
-                    max_poll_interval=self.max_poll_interval,
-                    end_time=time.time() + self.timeout,
-                ),
-                method_name="execute_complete",
-                timeout=timedelta(seconds=self.timeout + DEFER_TIMEOUT_GRACE_S),
-            )
+            defer_until(self, trigger, until=f"prediction {prediction_id} finishes", timeout=self.timeout)
         poll = Backoff(initial=self.poll_interval, maximum=max(self.poll_interval, self.max_poll_interval))
         self.hook.wait_for_prediction(prediction_id, timeout=self.timeout, poll=poll)
         self.log.info("Prediction %s succeeded", prediction_id)
@@ -248,26 +227,17 @@ class SyncGetPredictionOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Return the chosen solution's configuration; push its metrics and the basis metrics."""
-        try:
-            preference = contract.parse_preference(self.preference)
-        except SyncError as exc:
-            raise AirflowException(f"preference: {exc.message}") from exc
-        if preference is None:
-            raise AirflowException("preference is empty; choose one of: performance, balanced, economy.")
-        prediction_id = _validated(self.prediction_id, "prediction_id")
+        prediction_id, preference = prediction_choice(self.prediction_id, self.preference)
 
         prediction = self.hook.get_prediction(prediction_id, preference.value)
         SyncPredictionLink.persist(context, self, prediction_id=prediction_id, app_url=self.hook.app_url)
-        status = PredictionStatus.parse(prediction.status) if prediction.status else None
-        if status is not PredictionStatus.SUCCESS:
-            status, message = self.hook.get_prediction_status(prediction_id)
-            if status is not PredictionStatus.SUCCESS:
-                detail = f": {message}" if message else ""
-                raise AirflowException(
-                    f"Prediction {prediction_id} is {status.value}, not SUCCESS{detail}. Wait for it with "
-                    "SyncPredictionSensor (or wait_for_completion=True) before fetching it."
-                )
-            prediction = self.hook.get_prediction(prediction_id, preference.value)
+        prediction = successful_prediction(
+            self.hook,
+            prediction,
+            prediction_id,
+            preference,
+            then="(or wait_for_completion=True) before fetching it.",
+        )
         try:
             solution = prediction.solution(preference)
         except SyncError as exc:

@@ -4,23 +4,23 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from datetime import timedelta
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
-from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSensorTimeout
+from airflow.sdk.exceptions import AirflowFailException
 
 from sync_provider.core.errors import SyncError
-from sync_provider.hooks.databricks import DEFAULT_DATABRICKS_CONN_ID, DatabricksHookApi, parse_run_id
-from sync_provider.hooks.sync import DEFER_TIMEOUT_GRACE_S, to_airflow_error
+from sync_provider.hooks.databricks import DEFAULT_DATABRICKS_CONN_ID, parse_run_id
+from sync_provider.hooks.sync import to_airflow_error
 from sync_provider.links.databricks import SyncDatabricksRunLink
+from sync_provider.operators._deferral import defer_until, sensor_event
+from sync_provider.operators.databricks import _DatabricksMixin
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
-class SyncDatabricksRunSensor(BaseSensorOperator):
+class SyncDatabricksRunSensor(_DatabricksMixin, BaseSensorOperator):
     """Wait until a Databricks run ends; succeed only for ``TERMINATED`` / ``SUCCESS``.
 
     Any other end — ``FAILED``, ``TIMEDOUT``, ``CANCELED``, ``INTERNAL_ERROR``, ``SKIPPED`` — fails
@@ -66,16 +66,6 @@ class SyncDatabricksRunSensor(BaseSensorOperator):
         self.max_poll_interval = max_poll_interval
         self._linked = False
 
-    @cached_property
-    def api(self) -> DatabricksHookApi:
-        """The core's Databricks API on the ``databricks_conn_id`` connection."""
-        return DatabricksHookApi.from_conn_id(
-            self.databricks_conn_id,
-            retry_limit=self.databricks_retry_limit,
-            retry_delay=self.databricks_retry_delay,
-            caller=type(self).__name__,
-        )
-
     def execute(self, context: Context) -> Any:
         """Poke (or check once and defer to the trigger)."""
         run_id = parse_run_id(self.run_id)
@@ -86,21 +76,15 @@ class SyncDatabricksRunSensor(BaseSensorOperator):
             return run_id
         from sync_provider.triggers.databricks import SyncDatabricksRunTrigger
 
-        self.log.info("Deferring until Databricks run %s ends (timeout %.0f s)", run_id, self.timeout)
-        self.defer(
-            trigger=SyncDatabricksRunTrigger(
-                run_id=run_id,
-                databricks_conn_id=self.databricks_conn_id,
-                poll_interval=self.poke_interval,
-                max_poll_interval=self.max_poll_interval or self.poke_interval,
-                end_time=time.time() + self.timeout,
-                retry_limit=self.databricks_retry_limit,
-                retry_delay=self.databricks_retry_delay,
-                cancel_on_kill=False,
-            ),
-            method_name="execute_complete",
-            timeout=timedelta(seconds=self.timeout + DEFER_TIMEOUT_GRACE_S),
+        trigger = SyncDatabricksRunTrigger(
+            run_id=run_id,
+            poll_interval=self.poke_interval,
+            max_poll_interval=self.max_poll_interval or self.poke_interval,
+            end_time=time.time() + self.timeout,
+            cancel_on_kill=False,
+            **self._trigger_kwargs(),
         )
+        defer_until(self, trigger, until=f"Databricks run {run_id} ends", timeout=self.timeout)
 
     def poke(self, context: Context) -> PokeReturnValue | bool:
         """Done on ``TERMINATED``/``SUCCESS``; raise :class:`AirflowFailException` on any other end."""
@@ -124,15 +108,11 @@ class SyncDatabricksRunSensor(BaseSensorOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> int:
         """Resume after the trigger fired: return the run id, or raise on any other outcome."""
-        if isinstance(event, dict):
-            message = str(event.get("message") or "")
-            if event.get("status") == "timeout":
-                raise AirflowSensorTimeout(message or f"Databricks run {self.run_id}: the wait timed out.")
-            if event.get("status") == "failure":
-                raise AirflowFailException(message)
-        if not isinstance(event, dict) or event.get("status") != "success" or not event.get("run_id"):
-            raise AirflowException(
-                (event or {}).get("message") or f"{self.task_id} resumed without a successful trigger event."
-            )
-        self.log.info("Databricks run %s succeeded", event["run_id"])
-        return int(event["run_id"])
+        run_id = sensor_event(
+            event,
+            "run_id",
+            task_id=self.task_id,
+            timed_out=f"Databricks run {self.run_id}: the wait timed out.",
+        )
+        self.log.info("Databricks run %s succeeded", run_id)
+        return int(run_id)

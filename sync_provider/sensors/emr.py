@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
-from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSensorTimeout
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-from sync_provider.hooks.sync import DEFER_TIMEOUT_GRACE_S
 from sync_provider.links.emr import SyncEmrClusterLink
+from sync_provider.operators._deferral import defer_until, sensor_event
 from sync_provider.operators._launch import unwrap
 from sync_provider.operators.emr import _AwsMixin
 
@@ -94,19 +93,15 @@ class SyncEmrClusterSensor(_AwsMixin, BaseSensorOperator):
             return cluster_id
         from sync_provider.triggers.emr import SyncEmrClusterTrigger
 
-        self.log.info("Deferring until EMR cluster %s terminates (timeout %.0f s)", cluster_id, self.timeout)
-        self.defer(
-            trigger=SyncEmrClusterTrigger(
-                cluster_id=cluster_id,
-                poll_interval=self.poke_interval,
-                max_poll_interval=self.max_poll_interval or self.poke_interval,
-                end_time=time.time() + self.timeout,
-                terminate_on_kill=False,
-                **self._trigger_kwargs(),
-            ),
-            method_name="execute_complete",
-            timeout=timedelta(seconds=self.timeout + DEFER_TIMEOUT_GRACE_S),
+        trigger = SyncEmrClusterTrigger(
+            cluster_id=cluster_id,
+            poll_interval=self.poke_interval,
+            max_poll_interval=self.max_poll_interval or self.poke_interval,
+            end_time=time.time() + self.timeout,
+            terminate_on_kill=False,
+            **self._trigger_kwargs(),
         )
+        defer_until(self, trigger, until=f"EMR cluster {cluster_id} terminates", timeout=self.timeout)
 
     def poke(self, context: Context) -> PokeReturnValue | bool:
         """Done when the cluster completed all its steps; raise when it ended any other way."""
@@ -131,15 +126,11 @@ class SyncEmrClusterSensor(_AwsMixin, BaseSensorOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> str:
         """Resume after the trigger fired: return the cluster id, or raise on any other outcome."""
-        if isinstance(event, dict):
-            message = str(event.get("message") or "")
-            if event.get("status") == "timeout":
-                raise AirflowSensorTimeout(message or f"EMR cluster {self.cluster_id}: the wait timed out.")
-            if event.get("status") == "failure":
-                raise AirflowFailException(message)
-        if not isinstance(event, dict) or event.get("status") != "success" or not event.get("cluster_id"):
-            raise AirflowException(
-                (event or {}).get("message") or f"{self.task_id} resumed without a successful trigger event."
-            )
-        self.log.info("EMR cluster %s completed all its steps", event["cluster_id"])
-        return str(event["cluster_id"])
+        cluster_id = sensor_event(
+            event,
+            "cluster_id",
+            task_id=self.task_id,
+            timed_out=f"EMR cluster {self.cluster_id}: the wait timed out.",
+        )
+        self.log.info("EMR cluster %s completed all its steps", cluster_id)
+        return str(cluster_id)

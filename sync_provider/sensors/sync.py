@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
-from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSensorTimeout
+from airflow.sdk.exceptions import AirflowFailException
 
-from sync_provider.core import contract
-from sync_provider.core.errors import SyncError
 from sync_provider.core.models import PredictionStatus
-from sync_provider.hooks.sync import DEFER_TIMEOUT_GRACE_S, SyncHook, to_airflow_error
+from sync_provider.hooks.sync import SyncHook
 from sync_provider.links.sync import SyncPredictionLink
+from sync_provider.operators._deferral import defer_until, sensor_event
+from sync_provider.operators._launch import validated_id
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -63,10 +62,7 @@ class SyncPredictionSensor(BaseSensorOperator):
         return SyncHook(sync_conn_id=self.sync_conn_id)
 
     def _prediction_id(self) -> str:
-        try:
-            return contract.validate_id(self.prediction_id, "prediction_id")
-        except SyncError as exc:
-            raise to_airflow_error(exc) from exc
+        return validated_id(self.prediction_id, "prediction_id")
 
     def execute(self, context: Context) -> Any:
         """Store the link, then poke (or defer to the trigger)."""
@@ -79,18 +75,14 @@ class SyncPredictionSensor(BaseSensorOperator):
             return prediction_id
         from sync_provider.triggers.sync import SyncPredictionTrigger
 
-        self.log.info("Deferring until prediction %s finishes (timeout %.0f s)", prediction_id, self.timeout)
-        self.defer(
-            trigger=SyncPredictionTrigger(
-                prediction_id=prediction_id,
-                sync_conn_id=self.sync_conn_id,
-                poll_interval=self.poke_interval,
-                max_poll_interval=self.max_poll_interval or self.poke_interval,
-                end_time=time.time() + self.timeout,
-            ),
-            method_name="execute_complete",
-            timeout=timedelta(seconds=self.timeout + DEFER_TIMEOUT_GRACE_S),
+        trigger = SyncPredictionTrigger(
+            prediction_id=prediction_id,
+            sync_conn_id=self.sync_conn_id,
+            poll_interval=self.poke_interval,
+            max_poll_interval=self.max_poll_interval or self.poke_interval,
+            end_time=time.time() + self.timeout,
         )
+        defer_until(self, trigger, until=f"prediction {prediction_id} finishes", timeout=self.timeout)
 
     def poke(self, context: Context) -> PokeReturnValue | bool:
         """Done on ``SUCCESS``; raise :class:`AirflowFailException` with Sync's message on ``FAILURE``."""
@@ -105,15 +97,11 @@ class SyncPredictionSensor(BaseSensorOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> str:
         """Resume after the trigger fired: return the prediction id, or raise on any other outcome."""
-        if isinstance(event, dict):
-            message = str(event.get("message") or "")
-            if event.get("status") == "timeout":
-                raise AirflowSensorTimeout(message or f"Prediction {self.prediction_id}: the wait timed out.")
-            if event.get("status") == "failure":
-                raise AirflowFailException(message)
-        if not isinstance(event, dict) or event.get("status") != "success" or not event.get("prediction_id"):
-            raise AirflowException(
-                (event or {}).get("message") or f"{self.task_id} resumed without a successful trigger event."
-            )
-        self.log.info("Prediction %s succeeded", event["prediction_id"])
-        return str(event["prediction_id"])
+        prediction_id = sensor_event(
+            event,
+            "prediction_id",
+            task_id=self.task_id,
+            timed_out=f"Prediction {self.prediction_id}: the wait timed out.",
+        )
+        self.log.info("Prediction %s succeeded", prediction_id)
+        return str(prediction_id)

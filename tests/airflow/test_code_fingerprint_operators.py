@@ -20,10 +20,10 @@ from sync_provider.operators.databricks import (
 from sync_provider.operators.emr import SyncEmrCreateJobFlowOperator, SyncEmrRecordRunOperator
 from sync_provider.testing.aws import AwsSimulator
 from sync_provider.testing.databricks import LocalDatabricks
-from tests.airflow import test_databricks_fixtures as dbx_fx
-from tests.airflow import test_emr_fixtures as emr_fx
-from tests.airflow.test_databricks_fixtures import dbx, fast_hook_retries
-from tests.airflow.test_emr_fixtures import project, sim, simulator
+from tests.airflow import databricks_fixtures as dbx_fx
+from tests.airflow import emr_fixtures as emr_fx
+from tests.airflow.databricks_fixtures import dbx, fast_hook_retries
+from tests.airflow.emr_fixtures import project, sim, simulator
 
 pytestmark = pytest.mark.airflow
 __all__ = ["dbx", "fast_hook_retries", "project", "sim", "simulator"]  # fixtures imported for this module

@@ -19,11 +19,11 @@ import pytest
 from sync_provider.core.fingerprint import CODE_HASH_TAG
 from sync_provider.testing.aws import AwsSimulator
 from sync_provider.testing.databricks import LocalDatabricks
+from tests.airflow.databricks_fixtures import fast_hook_retries
+from tests.airflow.emr_fixtures import BUCKET, LOCATION, project, sim, simulator
 from tests.airflow.test_code_fingerprint_operators import Recorder, recorder
 from tests.airflow.test_dag_runs import states, xcoms
-from tests.airflow.test_databricks_fixtures import fast_hook_retries
-from tests.airflow.test_emr_fixtures import BUCKET, LOCATION, project, sim, simulator
-from tests.core.test_databricks_fixtures import finish, make_dbx
+from tests.core.databricks_fixtures import finish, make_dbx
 
 pytestmark = pytest.mark.airflow
 # fixtures imported for this module

@@ -15,9 +15,11 @@ from sync_provider.core.models import Prediction
 from sync_provider.operators.databricks import SyncDatabricksRecordRunOperator
 from sync_provider.testing.aws import AwsSimulator
 from sync_provider.testing.databricks import LocalDatabricks
-from tests.airflow import test_databricks_fixtures as dbx_fx
-from tests.airflow import test_emr_fixtures as emr_fx
+from tests.airflow import databricks_fixtures as dbx_fx
+from tests.airflow import emr_fixtures as emr_fx
 from tests.airflow.conftest import create_prediction, wait_until_finished
+from tests.airflow.databricks_fixtures import dbx, fast_hook_retries
+from tests.airflow.emr_fixtures import sim, simulator
 from tests.airflow.test_code_fingerprint_operators import (
     PROJECT,
     Recorder,
@@ -29,8 +31,6 @@ from tests.airflow.test_code_fingerprint_operators import (
     recorder,
     wait_prediction,
 )
-from tests.airflow.test_databricks_fixtures import dbx, fast_hook_retries
-from tests.airflow.test_emr_fixtures import sim, simulator
 
 pytestmark = pytest.mark.airflow
 __all__ = ["dbx", "fast_hook_retries", "recorder", "sim", "simulator"]  # fixtures imported for this module

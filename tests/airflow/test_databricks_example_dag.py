@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from sync_provider.testing.databricks import LocalDatabricks
+from tests.airflow.databricks_fixtures import DBFS, fast_hook_retries, project
 from tests.airflow.test_dag_runs import states, xcoms
-from tests.airflow.test_databricks_fixtures import DBFS, fast_hook_retries, project
-from tests.core.test_databricks_fixtures import finish, make_dbx
+from tests.core.databricks_fixtures import finish, make_dbx
 
 pytestmark = pytest.mark.airflow
 __all__ = ["fast_hook_retries", "project"]

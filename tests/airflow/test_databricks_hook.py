@@ -10,8 +10,8 @@ from sync_provider.core.databricks import DatabricksAPIError, submit_run, wait_f
 from sync_provider.core.errors import DatabricksError
 from sync_provider.hooks.databricks import AsyncDatabricksHookApi, DatabricksHookApi, databricks_hook
 from sync_provider.testing.databricks import LocalDatabricks
-from tests.airflow.test_databricks_fixtures import DBFS, SPEC, TASK, dbx, fast_hook_retries
-from tests.core.test_databricks_fixtures import FAST
+from tests.airflow.databricks_fixtures import DBFS, SPEC, TASK, dbx, fast_hook_retries
+from tests.core.databricks_fixtures import FAST
 
 pytestmark = pytest.mark.airflow
 __all__ = ["dbx", "fast_hook_retries"]

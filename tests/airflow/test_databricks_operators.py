@@ -23,13 +23,13 @@ from sync_provider.operators.databricks import (
 )
 from sync_provider.testing.databricks import LocalDatabricks
 from sync_provider.triggers.databricks import SyncDatabricksRunTrigger
-from tests.airflow.test_databricks_fixtures import (
+from tests.airflow.databricks_fixtures import (
     DBFS,
     FAST,
     SPEC,
     TASK,
+    FakeStateStore,
     FakeTI,
-    StateStore,
     dbx,
     dbx_s3,
     fast_hook_retries,
@@ -37,7 +37,7 @@ from tests.airflow.test_databricks_fixtures import (
     moto_s3,
     project,
 )
-from tests.core.test_databricks_fixtures import finish, make_dbx
+from tests.core.databricks_fixtures import finish, make_dbx
 
 pytestmark = pytest.mark.airflow
 __all__ = ["dbx", "dbx_s3", "fast_hook_retries", "moto_s3", "project"]
@@ -92,7 +92,7 @@ def cluster_of(dbx: LocalDatabricks, cluster_id: str) -> dict[str, Any]:
 
 def test_submit_from_a_spec_and_wait(dbx: LocalDatabricks) -> None:
     ti = FakeTI()
-    store = StateStore()
+    store = FakeStateStore()
     op = submit_op(
         new_cluster=json.dumps(SPEC),  # a templated JSON string is parsed
         task=json.dumps({**TASK, "libraries": [{"pypi": {"package": "pandas"}}]}),
@@ -211,7 +211,7 @@ def test_bad_input_fails_naming_the_problem_and_submits_nothing(
 ) -> None:
     arguments.setdefault("project_id", project)
     with pytest.raises(AirflowException) as caught:
-        submit_op(**arguments).execute(make_context(store=StateStore()))
+        submit_op(**arguments).execute(make_context(store=FakeStateStore()))
     assert message in str(caught.value)
     assert dbx.submit_count() == 0
     assert dbx.requests("jobs/runs/submit") == []
@@ -265,7 +265,7 @@ def test_a_wait_that_times_out_leaves_the_run_running(dbx: LocalDatabricks) -> N
 
 
 def test_deferral_then_completion(dbx: LocalDatabricks) -> None:
-    ti, store = FakeTI(), StateStore()
+    ti, store = FakeTI(), FakeStateStore()
     op = submit_op(
         wait_for_completion=True, deferrable=True, timeout=600, databricks_conn_id="databricks_default"
     )
@@ -374,7 +374,7 @@ class WorkerDied(BaseException):
     """Stands in for a worker dying (nothing in the task catches it)."""
 
 
-@pytest.mark.parametrize("store", [StateStore, None], ids=["task-state-store", "no-store"])
+@pytest.mark.parametrize("store", [FakeStateStore, None], ids=["task-state-store", "no-store"])
 def test_a_retry_after_a_crash_reattaches_to_the_same_run(
     dbx: LocalDatabricks, monkeypatch: pytest.MonkeyPatch, store: Any
 ) -> None:
@@ -400,16 +400,16 @@ def test_a_retry_after_a_crash_reattaches_to_the_same_run(
 def test_a_crash_before_the_store_was_written_still_gives_one_run(
     dbx: LocalDatabricks, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = StateStore()
-    original = StateStore.set
+    store = FakeStateStore()
+    original = FakeStateStore.set
 
-    def lost(self: StateStore, key: str, value: Any, *, retention: Any = None) -> None:
+    def lost(self: FakeStateStore, key: str, value: Any, *, retention: Any = None) -> None:
         raise WorkerDied("died before writing the task state")
 
-    monkeypatch.setattr(StateStore, "set", lost)
+    monkeypatch.setattr(FakeStateStore, "set", lost)
     with pytest.raises(WorkerDied):
         submit_op(wait_for_completion=True, deferrable=False).execute(make_context(FakeTI(), store))
-    monkeypatch.setattr(StateStore, "set", original)
+    monkeypatch.setattr(FakeStateStore, "set", original)
     assert store.get(STATE_KEY) is None and dbx.active_runs()
 
     run_id = submit_op(wait_for_completion=True, deferrable=False).execute(
@@ -419,7 +419,7 @@ def test_a_crash_before_the_store_was_written_still_gives_one_run(
     assert store.get(STATE_KEY)["run_id"] == run_id
 
 
-@pytest.mark.parametrize("store", [StateStore, None], ids=["task-state-store", "no-store"])
+@pytest.mark.parametrize("store", [FakeStateStore, None], ids=["task-state-store", "no-store"])
 def test_a_retry_after_a_failed_run_submits_a_new_one(dbx: LocalDatabricks, store: Any) -> None:
     shared = store() if store else None
     dbx.fail_next("FAILED", "bad row")
@@ -442,7 +442,7 @@ def test_a_retry_after_a_failed_run_submits_a_new_one(dbx: LocalDatabricks, stor
 def test_after_a_failed_run_and_a_crash_the_third_try_reattaches_to_the_second_run(
     dbx: LocalDatabricks, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = StateStore()
+    store = FakeStateStore()
     dbx.fail_next("FAILED", "bad row")
     with pytest.raises(AirflowException, match="bad row"):
         submit_op(wait_for_completion=True, deferrable=False).execute(make_context(FakeTI(), store))
@@ -466,7 +466,7 @@ def test_after_a_failed_run_and_a_crash_the_third_try_reattaches_to_the_second_r
 
 
 def test_a_stored_run_that_succeeded_is_returned_without_resubmitting(dbx: LocalDatabricks) -> None:
-    store = StateStore()
+    store = FakeStateStore()
     first = submit_op(wait_for_completion=True, deferrable=False).execute(make_context(FakeTI(), store))
     store.set(STATE_KEY, {**store.get(STATE_KEY), "done": False})  # the worker died before finishing
     ti = FakeTI(try_number=2)
@@ -476,7 +476,7 @@ def test_a_stored_run_that_succeeded_is_returned_without_resubmitting(dbx: Local
 
 
 def test_a_cleared_task_runs_again(dbx: LocalDatabricks) -> None:
-    store = StateStore()
+    store = FakeStateStore()
     first = submit_op().execute(make_context(FakeTI(), store))
     second = submit_op().execute(make_context(FakeTI(try_number=2), store))
     assert first != second and dbx.submit_count() == 2
@@ -484,7 +484,7 @@ def test_a_cleared_task_runs_again(dbx: LocalDatabricks) -> None:
 
 
 def test_a_stored_run_that_no_longer_exists_is_replaced(dbx: LocalDatabricks) -> None:
-    store = StateStore()
+    store = FakeStateStore()
     store.set(STATE_KEY, {"run_id": 424242, "idempotency_token": "x", "try_number": 1, "done": False})
     run_id = submit_op(wait_for_completion=True, deferrable=False).execute(
         make_context(FakeTI(try_number=2), store)
@@ -555,3 +555,12 @@ def test_record_refuses_a_run_that_did_not_succeed(dbx: LocalDatabricks, project
 def test_record_needs_a_run_id(run_id: Any) -> None:
     with pytest.raises(AirflowException, match="is not a Databricks run id"):
         record_op(run_id).execute(make_context())
+
+
+def test_fake_state_store_keeps_json_values() -> None:
+    store = FakeStateStore()
+    store.set("k", {"run_id": 1, "done": False})
+    assert store.get("k") == {"run_id": 1, "done": False}
+    assert store.get("missing", 3) == 3
+    with pytest.raises(ValueError, match="None"):
+        store.set("k", None)

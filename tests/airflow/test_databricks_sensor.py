@@ -14,7 +14,7 @@ from sync_provider.core.databricks import submit_run
 from sync_provider.sensors.databricks import SyncDatabricksRunSensor
 from sync_provider.testing.databricks import LocalDatabricks
 from sync_provider.triggers.databricks import SyncDatabricksRunTrigger
-from tests.airflow.test_databricks_fixtures import (
+from tests.airflow.databricks_fixtures import (
     DBFS,
     SPEC,
     TASK,

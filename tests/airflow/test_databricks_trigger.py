@@ -14,8 +14,8 @@ from airflow.triggers.base import TriggerEvent
 from sync_provider.core.databricks import submit_run
 from sync_provider.testing.databricks import LocalDatabricks
 from sync_provider.triggers.databricks import MAX_CONSECUTIVE_ERRORS, SyncDatabricksRunTrigger
-from tests.airflow.test_databricks_fixtures import DBFS, SPEC, TASK, dbx, fast_hook_retries
-from tests.core.test_databricks_fixtures import finish, make_dbx
+from tests.airflow.databricks_fixtures import DBFS, SPEC, TASK, dbx, fast_hook_retries
+from tests.core.databricks_fixtures import finish, make_dbx
 
 pytestmark = [pytest.mark.airflow, pytest.mark.asyncio]
 __all__ = ["dbx", "fast_hook_retries"]

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from sync_provider.testing.aws import AwsSimulator
+from tests.airflow.emr_fixtures import LOCATION, project, sim, simulator
 from tests.airflow.test_dag_runs import states, xcoms
-from tests.airflow.test_emr_fixtures import LOCATION, project, sim, simulator
 
 pytestmark = pytest.mark.airflow
 __all__ = ["project", "sim", "simulator"]  # fixtures imported for this module

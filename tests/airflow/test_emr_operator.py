@@ -24,7 +24,7 @@ from sync_provider.operators.emr import (
 from sync_provider.testing.aws import AwsSimulator
 from sync_provider.triggers.emr import SyncEmrClusterTrigger
 from tests.airflow.conftest import create_pending_prediction
-from tests.airflow.test_emr_fixtures import (
+from tests.airflow.emr_fixtures import (
     BUCKET,
     FLEETS,
     LOCATION,
@@ -122,6 +122,25 @@ def test_templates_render_inside_the_request_and_json_paths_stay_paths() -> None
 
 
 # -- launching ----------------------------------------------------------------------------------------
+
+
+def test_sync_run_ids_are_deterministic_per_task_instance() -> None:
+    from sync_provider.operators.emr import derive_sync_run_id, relaunch_run_id
+
+    one = derive_sync_run_id("dag", "launch", "manual__1", -1)
+    assert one == derive_sync_run_id("dag", "launch", "manual__1", None)
+    others = {
+        derive_sync_run_id("dag", "launch", "manual__2", -1),
+        derive_sync_run_id("dag", "other", "manual__1", -1),
+        derive_sync_run_id("dag2", "launch", "manual__1", -1),
+        derive_sync_run_id("dag", "launch", "manual__1", 0),
+        relaunch_run_id(one, 1),
+        relaunch_run_id(one, 2),
+    }
+    assert one not in others and len(others) == 6 and relaunch_run_id(one, 0) == one
+    import uuid
+
+    assert uuid.UUID(one).version == 5
 
 
 def test_launch_from_a_spec_with_instance_groups(sim: AwsSimulator) -> None:

@@ -12,7 +12,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException, Airfl
 from sync_provider.sensors.emr import SyncEmrClusterSensor
 from sync_provider.testing.aws import AwsSimulator
 from sync_provider.triggers.emr import SyncEmrClusterTrigger
-from tests.airflow.test_emr_fixtures import FakeTI, job_flow, make_context, sim, simulator
+from tests.airflow.emr_fixtures import FakeTI, job_flow, make_context, sim, simulator
 
 pytestmark = pytest.mark.airflow
 __all__ = ["sim", "simulator"]  # fixtures imported for this module

@@ -15,7 +15,7 @@ from airflow.triggers.base import TriggerEvent
 import sync_provider.triggers.emr as trigger_module
 from sync_provider.testing.aws import AwsSimulator
 from sync_provider.triggers.emr import SyncEmrClusterTrigger, _is_transient
-from tests.airflow.test_emr_fixtures import job_flow, sim, simulator
+from tests.airflow.emr_fixtures import job_flow, sim, simulator
 
 pytestmark = [pytest.mark.airflow, pytest.mark.asyncio]
 __all__ = ["sim", "simulator"]  # fixtures imported for this module

@@ -22,3 +22,26 @@ def test_importing_operators_sensors_and_hooks_stays_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
     assert json.loads(out.strip().splitlines()[-1]) == []
+
+
+EMR_HEAVY = [
+    "requests",
+    "aiohttp",
+    "boto3",
+    "botocore",
+    "aiobotocore",
+    "airflow.providers.amazon.aws.hooks.emr",
+    "sync_provider.core.client",
+    "sync_provider.core.emr",
+    "sync_provider.triggers.emr",
+]
+
+
+def test_importing_the_emr_operators_sensor_and_link_stays_light() -> None:
+    code = (
+        "import sys, json\n"
+        "import sync_provider.operators.emr, sync_provider.sensors.emr, sync_provider.links.emr\n"
+        f"print(json.dumps([m for m in {EMR_HEAVY!r} if m in sys.modules]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    assert json.loads(out.strip().splitlines()[-1]) == []

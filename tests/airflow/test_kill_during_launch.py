@@ -17,10 +17,10 @@ from sync_provider.operators.databricks import SyncDatabricksSubmitRunOperator
 from sync_provider.operators.emr import STATE_KEY, SyncEmrCreateJobFlowOperator
 from sync_provider.testing.aws import AwsSimulator
 from sync_provider.testing.databricks import LocalDatabricks
-from tests.airflow.test_databricks_fixtures import DBFS, SPEC, TASK, dbx, fast_hook_retries
-from tests.airflow.test_databricks_fixtures import FakeTI as DbxTI
-from tests.airflow.test_databricks_fixtures import make_context as dbx_context
-from tests.airflow.test_emr_fixtures import (
+from tests.airflow.databricks_fixtures import DBFS, SPEC, TASK, dbx, fast_hook_retries
+from tests.airflow.databricks_fixtures import FakeTI as DbxTI
+from tests.airflow.databricks_fixtures import make_context as dbx_context
+from tests.airflow.emr_fixtures import (
     LOCATION,
     FakeStateStore,
     FakeTI,

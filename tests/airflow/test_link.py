@@ -65,3 +65,15 @@ def test_get_link_without_a_stored_link_is_empty(stored: Any) -> None:
 def test_get_link_swallows_xcom_errors() -> None:
     with mock.patch(XCOM_GET, side_effect=RuntimeError("no supervisor")):
         assert SyncPredictionLink().get_link(operator(), ti_key=mock.Mock()) == ""
+
+
+def test_console_link_url() -> None:
+    from sync_provider.links.emr import SyncEmrClusterLink, emr_cluster_console_url
+
+    assert (
+        emr_cluster_console_url("j-2AXXXXXXGAPLF", "eu-west-1")
+        == "https://console.aws.amazon.com/emr/home?region=eu-west-1#/clusterDetails/j-2AXXXXXXGAPLF"
+    )
+    assert emr_cluster_console_url("j-1", "cn-north-1", "aws-cn").startswith("https://console.amazonaws.cn/")
+    assert emr_cluster_console_url("j-1", None).endswith("?region=us-east-1#/clusterDetails/j-1")
+    assert SyncEmrClusterLink.name == "EMR Cluster (Sync)" and SyncEmrClusterLink.key == "sync_emr_cluster"

@@ -23,8 +23,8 @@ from sync_provider.operators.databricks import SyncDatabricksRecordRunOperator
 from sync_provider.operators.emr import SyncEmrRecordRunOperator
 from sync_provider.testing.aws import AwsSimulator
 from sync_provider.testing.databricks import LocalDatabricks
-from tests.airflow import test_databricks_fixtures as dbx_fx
-from tests.airflow import test_emr_fixtures as emr_fx
+from tests.airflow import databricks_fixtures as dbx_fx
+from tests.airflow import emr_fixtures as emr_fx
 from tests.airflow.test_databricks_operators import record_op, submit_op
 from tests.airflow.test_emr_operator import launch_op
 
@@ -183,7 +183,7 @@ def finished_run(project: str) -> int:
     return run_id
 
 
-def dbx_context(store: dbx_fx.StateStore | None, ti: Any = None) -> dict[str, Any]:
+def dbx_context(store: dbx_fx.FakeStateStore | None, ti: Any = None) -> dict[str, Any]:
     return dbx_fx.make_context(ti or dbx_fx.FakeTI(task_id="record"), store)
 
 
@@ -196,7 +196,7 @@ def test_databricks_a_retry_after_the_log_was_sent_adopts_the_prediction(
     dbx: LocalDatabricks, sync_server: Any, dbx_project: str, *, with_store: bool
 ) -> None:
     run_id = finished_run(dbx_project)
-    store = dbx_fx.StateStore() if with_store else None
+    store = dbx_fx.FakeStateStore() if with_store else None
     with pytest.raises(WorkerCrash) as crashed:
         dbx_record(run_id).execute(dbx_context(store, CrashingTI(task_id="record")))
     first = str(crashed.value)
@@ -227,7 +227,7 @@ def test_databricks_a_crash_before_the_upload_then_a_clear(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     run_id = finished_run(dbx_project)
-    store = dbx_fx.StateStore()
+    store = dbx_fx.FakeStateStore()
     with monkeypatch.context() as patched:
         crash_the_upload(patched)
         with pytest.raises(WorkerCrash):

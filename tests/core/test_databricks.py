@@ -26,8 +26,8 @@ from sync_provider.core.databricks import (
 )
 from sync_provider.core.errors import DatabricksError, InvalidInputError
 from sync_provider.testing.databricks import LocalDatabricks
-from tests.core import test_databricks_fixtures as fx
-from tests.core.test_databricks_fixtures import FAST, SPEC, TASK
+from tests.core import databricks_fixtures as fx
+from tests.core.databricks_fixtures import FAST, SPEC, TASK
 
 dbx, api = fx.dbx, fx.api  # shared fixtures
 
@@ -307,3 +307,18 @@ def test_a_submitted_run_is_reported_even_when_reading_it_back_fails(
     assert run.log_destination.endswith(run.sync_run_id)
     dbx.faults.clear()
     cancel_run(api, run.run_id).unwrap()
+
+
+def test_teardown_cancels_and_fails_on_leftovers() -> None:
+    with fx.make_dbx() as server:
+        api = server.client()
+        api.call(
+            "POST",
+            "2.1/jobs/runs/submit",
+            {"run_name": "left", "tasks": [{"task_key": "t", **TASK, "new_cluster": SPEC}]},
+            idempotent=False,
+        )
+        with pytest.raises(pytest.fail.Exception, match="left runs"):
+            fx.finish(server)
+        assert server.active_runs() == []
+        assert server.running_clusters() == []

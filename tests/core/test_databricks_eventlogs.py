@@ -28,8 +28,8 @@ from sync_provider.core.eventlog import check_completeness, summarize
 from sync_provider.core.predictions import wait_for_prediction
 from sync_provider.core.projects import create_project
 from sync_provider.testing.databricks import LocalDatabricks
-from tests.core import test_databricks_fixtures as fx
-from tests.core.test_databricks_fixtures import FAST, SPEC, TASK, finish, make_dbx
+from tests.core import databricks_fixtures as fx
+from tests.core.databricks_fixtures import FAST, SPEC, TASK, finish, make_dbx
 
 dbx, api, moto_s3, bucket, dbx_s3 = fx.dbx, fx.api, fx.moto_s3, fx.bucket, fx.dbx_s3  # shared fixtures
 

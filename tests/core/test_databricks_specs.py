@@ -20,7 +20,7 @@ from sync_provider.core.databricks import (
 )
 from sync_provider.core.errors import InvalidInputError, PredictionError
 from sync_provider.core.models import Prediction
-from tests.core.test_databricks_fixtures import SPEC
+from tests.core.databricks_fixtures import SPEC
 
 S3 = "s3://sync-logs/projects"
 DBFS = "dbfs:/sync/projects"

@@ -35,9 +35,9 @@ from sync_provider.core.recording import (
 )
 from sync_provider.testing.aws import AwsSimulator
 from sync_provider.testing.databricks import LocalDatabricks
-from tests.core import test_databricks_fixtures as dbx_fx
+from tests.core import databricks_fixtures as dbx_fx
+from tests.core.databricks_fixtures import finish, make_dbx
 from tests.core.test_databricks_eventlogs import DBFS, run_to_end
-from tests.core.test_databricks_fixtures import finish, make_dbx
 from tests.core.test_emr import BUCKET, FAST, LOCATION, emr_client, launch, s3, simulator, wait
 
 dbx, api = dbx_fx.dbx, dbx_fx.api  # shared fixtures

@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from sync_provider.testing.databricks import LocalDatabricks
-from tests.core.test_databricks_fixtures import SPEC, TASK, finish, make_dbx
+from tests.core.databricks_fixtures import SPEC, TASK, finish, make_dbx
 
 
 @pytest.fixture

@@ -2,7 +2,8 @@
 a Sync project, a task instance and task state store that behave like Airflow's.
 
 They live here rather than in a ``conftest.py`` (owned by others); the Databricks test modules import
-them. The local workspace's teardown fails a test that left a run or a cluster running.
+them. The local workspace's teardown fails a test that left a run or a cluster running. Not a test
+module: pytest does not collect it.
 """
 
 from __future__ import annotations
@@ -15,15 +16,16 @@ import pytest
 
 from sync_provider.testing.databricks import LocalDatabricks
 from tests.airflow.conftest import conn_json
-from tests.core import test_databricks_fixtures as core_fx
-from tests.core.test_databricks_fixtures import SPEC, TASK, finish, make_dbx
+from tests.airflow.fakes import FakeStateStore
+from tests.core import databricks_fixtures as core_fx
+from tests.core.databricks_fixtures import SPEC, TASK, finish, make_dbx
 
 moto_s3 = core_fx.moto_s3  # shared fixture (module scope)
 
 DBFS = "dbfs:/sync/projects"
 #: Poll fast enough for the stand-in's short phases.
 FAST: dict[str, Any] = {"poll_interval": 0.05, "max_poll_interval": 0.1}
-__all__ = ["DBFS", "FAST", "SPEC", "TASK", "FakeTI", "StateStore", "make_context"]
+__all__ = ["DBFS", "FAST", "SPEC", "TASK", "FakeStateStore", "FakeTI", "make_context"]
 
 
 class FakeTI:
@@ -44,25 +46,7 @@ class FakeTI:
         self.xcoms[key] = value
 
 
-class StateStore:
-    """``context["task_state_store"]``: JSON values per key, surviving tries (like Airflow 3.3's)."""
-
-    def __init__(self) -> None:
-        self.values: dict[str, Any] = {}
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return json.loads(self.values[key]) if key in self.values else default
-
-    def set(self, key: str, value: Any, *, retention: Any = None) -> None:
-        if value is None:
-            raise ValueError("Cannot set value as None")
-        self.values[key] = json.dumps(value)
-
-    def delete(self, key: str) -> None:
-        self.values.pop(key, None)
-
-
-def make_context(ti: FakeTI | None = None, store: StateStore | None = None) -> dict[str, Any]:
+def make_context(ti: FakeTI | None = None, store: FakeStateStore | None = None) -> dict[str, Any]:
     """A task context without a database (``task_state_store`` only when given)."""
     ti = ti or FakeTI()
     context: dict[str, Any] = {"ti": ti, "task_instance": ti, "run_id": ti.run_id}
@@ -122,12 +106,3 @@ def project(sync_server: Any, sync_client: Any, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("AIRFLOW_CONN_SYNC_DEFAULT", conn_json(sync_server))
     created = create_project("nightly-etl", "aws-databricks", cluster_log_url=DBFS, client=sync_client)
     return str(created.unwrap().id)
-
-
-def test_fake_state_store_keeps_json_values() -> None:
-    store = StateStore()
-    store.set("k", {"run_id": 1, "done": False})
-    assert store.get("k") == {"run_id": 1, "done": False}
-    assert store.get("missing", 3) == 3
-    with pytest.raises(ValueError, match="None"):
-        store.set("k", None)
