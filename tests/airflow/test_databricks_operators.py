@@ -324,6 +324,14 @@ def test_kill_while_waiting_cancels_the_run(monkeypatch: pytest.MonkeyPatch) -> 
         monkeypatch.setenv("AIRFLOW_CONN_DATABRICKS_DEFAULT", slow.connection_json())
         op = submit_op(wait_for_completion=True, deferrable=False)
         errors: list[BaseException] = []
+        waiting = threading.Event()
+        real_wait = op._wait
+
+        def wait(run_id: int) -> None:
+            waiting.set()
+            real_wait(run_id)
+
+        op._wait = wait  # type: ignore[method-assign]
 
         def work() -> None:
             try:
@@ -333,9 +341,7 @@ def test_kill_while_waiting_cancels_the_run(monkeypatch: pytest.MonkeyPatch) -> 
 
         worker = threading.Thread(target=work)
         worker.start()
-        deadline = time.monotonic() + 10
-        while op._run_id is None and time.monotonic() < deadline:
-            time.sleep(0.02)
+        assert waiting.wait(10), "the task never started waiting"
         op.on_kill()  # Airflow calls it from the task's signal handler while execute() waits
         worker.join(10)
         assert slow.active_runs() == [] and slow.running_clusters() == []
