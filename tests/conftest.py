@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from sync_provider.testing import SIMULATOR_ACCESS_KEY_ID, SIMULATOR_SECRET_ACCESS_KEY
+
 _AIRFLOW_HOME = tempfile.mkdtemp(prefix="sync-provider-airflow-home-")
 os.environ.update(
     {
@@ -24,8 +26,8 @@ os.environ.update(
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__UNIT_TEST_MODE": "True",
         "AIRFLOW__CORE__DAGS_FOLDER": str(Path(__file__).parent / "dags"),
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_ACCESS_KEY_ID": SIMULATOR_ACCESS_KEY_ID,
+        "AWS_SECRET_ACCESS_KEY": SIMULATOR_SECRET_ACCESS_KEY,
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_EC2_METADATA_DISABLED": "true",
         "SYNC_CONFIG_DIR": str(Path(_AIRFLOW_HOME) / "sync-config"),

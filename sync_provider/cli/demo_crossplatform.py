@@ -25,6 +25,7 @@ from typing import Any
 
 from sync_provider.cli._airflow_subprocess import airflow_env, run_airflow, sync_connection_json
 from sync_provider.cli.main import _table
+from sync_provider.testing import SIMULATOR_ACCESS_KEY_ID, SIMULATOR_SECRET_ACCESS_KEY
 
 DAG_ID = "example_sync_cross_platform"
 PREFERENCE = "economy"
@@ -130,8 +131,8 @@ def run(workdir: Path, *, quiet: bool = False) -> int:
                     "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
                     # Anything that bypasses the connection still reaches the simulator, never AWS.
                     "AWS_ENDPOINT_URL": simulator.endpoint_url,
-                    "AWS_ACCESS_KEY_ID": "testing",
-                    "AWS_SECRET_ACCESS_KEY": "testing",
+                    "AWS_ACCESS_KEY_ID": SIMULATOR_ACCESS_KEY_ID,
+                    "AWS_SECRET_ACCESS_KEY": SIMULATOR_SECRET_ACCESS_KEY,
                     "AWS_DEFAULT_REGION": "us-east-1",
                     "AWS_EC2_METADATA_DISABLED": "true",
                     "SYNC_EXAMPLE_POLL_SECONDS": str(POLL_SECONDS),

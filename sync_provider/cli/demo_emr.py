@@ -22,6 +22,7 @@ from typing import Any
 
 from sync_provider.cli._airflow_subprocess import airflow_env, run_airflow, sync_connection_json
 from sync_provider.cli.main import _table
+from sync_provider.testing import SIMULATOR_ACCESS_KEY_ID, SIMULATOR_SECRET_ACCESS_KEY
 
 DAG_ID = "example_sync_emr"
 BUCKET = "sync-demo-projects"
@@ -39,8 +40,8 @@ def _airflow_env(workdir: Path, aws_connection: str, endpoint_url: str, sync_url
             "AIRFLOW_CONN_SYNC_DEFAULT": sync_connection_json(sync_url, KEY_ID, KEY_SECRET),
             # Anything that bypasses the connection still reaches the simulator, never AWS.
             "AWS_ENDPOINT_URL": endpoint_url,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_ACCESS_KEY_ID": SIMULATOR_ACCESS_KEY_ID,
+            "AWS_SECRET_ACCESS_KEY": SIMULATOR_SECRET_ACCESS_KEY,
             "AWS_DEFAULT_REGION": "us-east-1",
             "AWS_EC2_METADATA_DISABLED": "true",
             "SYNC_EXAMPLE_POLL_SECONDS": str(POLL_S),

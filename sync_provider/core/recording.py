@@ -544,16 +544,36 @@ def adopt_earlier(
     )
     if found is not None and run_folder and platform is not None:
         # The file now names the prediction, as if the earlier attempt had kept the answer.
-        record = RecordedPrediction(
-            prediction_id=found,
-            platform=platform,
-            cluster_id=cluster_id,
+        _save(
+            run_folder,
+            platform,
+            cluster_id,
             run_id=run_id,
             project_id=project_id,
+            s3_client=s3_client,
+            api=api,
+            prediction_id=found,
             created_at=datetime.now(UTC).replace(microsecond=0),
         )
-        write_record(prediction_file_url(run_folder), record, s3_client=s3_client, api=api)
     return found
+
+
+def _save(
+    run_folder: str,
+    platform: Platform,
+    cluster_id: str,
+    *,
+    run_id: str | None,
+    project_id: str | None,
+    s3_client: Any,
+    api: Any,
+    **fields: Any,
+) -> None:
+    """Write the run folder's :data:`PREDICTION_FILE` (best effort, see :func:`write_record`)."""
+    record = RecordedPrediction(
+        platform=platform, cluster_id=cluster_id, run_id=run_id, project_id=project_id, **fields
+    )
+    write_record(prediction_file_url(run_folder), record, s3_client=s3_client, api=api)
 
 
 def announce_creating(
@@ -576,14 +596,16 @@ def announce_creating(
     if on_creating is not None:
         on_creating(pending)
     if run_folder:
-        record = RecordedPrediction(
-            platform=platform,
-            cluster_id=cluster_id,
+        _save(
+            run_folder,
+            platform,
+            cluster_id,
             run_id=run_id,
             project_id=project_id,
+            s3_client=s3_client,
+            api=api,
             creating=pending,
         )
-        write_record(prediction_file_url(run_folder), record, s3_client=s3_client, api=api)
 
 
 def announcer(
@@ -607,15 +629,17 @@ def announcer(
         if on_created is not None:
             on_created(prediction_id)
         if run_folder:
-            record = RecordedPrediction(
-                prediction_id=prediction_id,
-                platform=platform,
-                cluster_id=cluster_id,
+            _save(
+                run_folder,
+                platform,
+                cluster_id,
                 run_id=run_id,
                 project_id=project_id,
+                s3_client=s3_client,
+                api=api,
+                prediction_id=prediction_id,
                 created_at=datetime.now(UTC).replace(microsecond=0),
             )
-            write_record(prediction_file_url(run_folder), record, s3_client=s3_client, api=api)
 
     return created
 

@@ -76,6 +76,7 @@ except ImportError as _exc:  # pragma: no cover - depends on the environment
     ) from _exc
 
 from sync_provider.core.pricing import DEFAULT_PRICE_TABLE, PriceTable
+from sync_provider.testing import SIMULATOR_ACCESS_KEY_ID, SIMULATOR_SECRET_ACCESS_KEY
 from sync_provider.testing.eventlog_generator import (
     JobSpec,
     StageSpec,
@@ -488,8 +489,8 @@ class AwsSimulator:
         options: dict[str, Any] = {
             "endpoint_url": self.endpoint_url,
             "region_name": self.region,
-            "aws_access_key_id": "testing",
-            "aws_secret_access_key": "testing",
+            "aws_access_key_id": SIMULATOR_ACCESS_KEY_ID,
+            "aws_secret_access_key": SIMULATOR_SECRET_ACCESS_KEY,
         }
         options.update(kwargs)
         factory: Any = boto3.client
@@ -500,8 +501,8 @@ class AwsSimulator:
         return {
             "AWS_ENDPOINT_URL": self.endpoint_url,
             "AWS_DEFAULT_REGION": self.region,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_ACCESS_KEY_ID": SIMULATOR_ACCESS_KEY_ID,
+            "AWS_SECRET_ACCESS_KEY": SIMULATOR_SECRET_ACCESS_KEY,
         }
 
     def aws_connection_json(self) -> str:
@@ -509,8 +510,8 @@ class AwsSimulator:
         return json.dumps(
             {
                 "conn_type": "aws",
-                "login": "testing",
-                "password": "testing",
+                "login": SIMULATOR_ACCESS_KEY_ID,
+                "password": SIMULATOR_SECRET_ACCESS_KEY,
                 "extra": {"endpoint_url": self.endpoint_url, "region_name": self.region},
             }
         )

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from sync_provider.testing import SIMULATOR_ACCESS_KEY_ID, SIMULATOR_SECRET_ACCESS_KEY
 from sync_provider.testing.databricks import LocalDatabricks
 from tests.airflow.conftest import conn_json
 from tests.airflow.fakes import FakeStateStore
@@ -86,8 +87,8 @@ def dbx_s3(
         json.dumps(
             {
                 "conn_type": "aws",
-                "login": "testing",
-                "password": "testing",
+                "login": SIMULATOR_ACCESS_KEY_ID,
+                "password": SIMULATOR_SECRET_ACCESS_KEY,
                 "extra": {"endpoint_url": endpoint, "region_name": "us-east-1"},
             }
         ),

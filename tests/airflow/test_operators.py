@@ -13,6 +13,7 @@ from airflow.sdk.exceptions import AirflowException, TaskDeferred
 
 from sync_provider.hooks.sync import DEFER_TIMEOUT_GRACE_S
 from sync_provider.operators.sync import SyncCreatePredictionOperator, SyncGetPredictionOperator
+from sync_provider.testing import SIMULATOR_ACCESS_KEY_ID, SIMULATOR_SECRET_ACCESS_KEY
 from sync_provider.triggers.sync import SyncPredictionTrigger
 from tests.airflow.conftest import (
     FakeTI,
@@ -217,8 +218,8 @@ def test_create_from_s3_presigns_with_the_aws_connection(
             json.dumps(
                 {
                     "conn_type": "aws",
-                    "login": "testing",
-                    "password": "testing",
+                    "login": SIMULATOR_ACCESS_KEY_ID,
+                    "password": SIMULATOR_SECRET_ACCESS_KEY,
                     "extra": {"endpoint_url": endpoint, "region_name": "us-east-1"},
                 }
             ),
@@ -227,8 +228,8 @@ def test_create_from_s3_presigns_with_the_aws_connection(
             "s3",
             endpoint_url=endpoint,
             region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
+            aws_access_key_id=SIMULATOR_ACCESS_KEY_ID,
+            aws_secret_access_key=SIMULATOR_SECRET_ACCESS_KEY,
         )
         s3.create_bucket(Bucket="logs")
         s3.upload_file(str(eventlog), "logs", "runs/1/eventlog/app")

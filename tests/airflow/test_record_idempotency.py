@@ -358,7 +358,7 @@ def test_databricks_a_crash_before_the_answer_was_kept_leaves_an_orphan(
     """Databricks uploads the log after the create call: that call's prediction never got it, so the
     retry creates one and warns about the orphan (the matrix counts it, as acceptable)."""
     run_id = finished_run(dbx_project)
-    store = dbx_fx.StateStore()
+    store = dbx_fx.FakeStateStore()
     with monkeypatch.context() as patched:
         crash_when_the_answer_is_kept(patched)
         with pytest.raises(WorkerCrash) as crashed:

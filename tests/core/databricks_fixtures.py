@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from sync_provider.core.backoff import Backoff
+from sync_provider.testing import SIMULATOR_ACCESS_KEY_ID, SIMULATOR_SECRET_ACCESS_KEY
 from sync_provider.testing.databricks import LocalDatabricks
 
 #: Polling fast enough for the stand-in's short phases.
@@ -78,8 +79,8 @@ def moto_s3() -> Iterator[Any]:
         "s3",
         endpoint_url=f"http://{host}:{port}",
         region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
+        aws_access_key_id=SIMULATOR_ACCESS_KEY_ID,
+        aws_secret_access_key=SIMULATOR_SECRET_ACCESS_KEY,
     )
     try:
         yield client

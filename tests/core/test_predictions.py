@@ -24,6 +24,7 @@ from sync_provider.core.errors import (
     StorageError,
 )
 from sync_provider.core.models import Platform, PredictionStatus, Preference
+from sync_provider.testing import SIMULATOR_ACCESS_KEY_ID, SIMULATOR_SECRET_ACCESS_KEY
 from sync_provider.testing.eventlog_generator import emr_cluster_report, tiny_workload, write_event_log
 
 FAST = Backoff(initial=0.02, maximum=0.1)
@@ -62,8 +63,8 @@ def moto_s3() -> Iterator[Any]:
         "s3",
         endpoint_url=f"http://{host}:{port}",
         region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
+        aws_access_key_id=SIMULATOR_ACCESS_KEY_ID,
+        aws_secret_access_key=SIMULATOR_SECRET_ACCESS_KEY,
     )
     client.create_bucket(Bucket="logs")
     yield client

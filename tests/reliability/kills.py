@@ -47,6 +47,7 @@ from typing import Any, Literal
 from sync_provider.core.client import SyncClient
 from sync_provider.core.config import load_settings
 from sync_provider.core.projects import create_project
+from sync_provider.testing import SIMULATOR_SECRET_ACCESS_KEY
 from tests.reliability.kill_worker import PRELOAD, TaskCall, child_main
 from tests.reliability.loops import emr_spec, list_runs
 from tests.reliability.secret_scan import register_secret
@@ -80,7 +81,11 @@ KEY_ID = "kill-matrix-key"
 KEY_SECRET = "kill-sync-secret-Wq73Ne5"
 #: The Databricks stand-in's token in the matrix (the secret scanner knows it).
 DATABRICKS_TOKEN = "dapi-kill-8Hc2Pv61"
-SECRETS = ((KEY_SECRET, "the Sync API key secret"), (DATABRICKS_TOKEN, "the Databricks token"))
+SECRETS = (
+    (KEY_SECRET, "the Sync API key secret"),
+    (DATABRICKS_TOKEN, "the Databricks token"),
+    (SIMULATOR_SECRET_ACCESS_KEY, "the AWS secret access key"),
+)
 for _secret, _label in SECRETS:
     register_secret(_secret, f"tests.reliability.kills: {_label}")
 FAST = {"poll_interval": 0.05, "max_poll_interval": 0.2}

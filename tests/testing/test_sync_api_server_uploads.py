@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 import requests
 
+from sync_provider.testing import SIMULATOR_ACCESS_KEY_ID, SIMULATOR_SECRET_ACCESS_KEY
+
 BOUNDARY = "----sync-test-boundary-3f9a"
 EMR_CONFIGS = {"Cluster": {"Id": "j-123"}, "Instances": [], "Steps": [], "Region": "us-east-1"}
 
@@ -228,8 +230,8 @@ def test_s3_upload_mode(
         "s3",
         endpoint_url=moto_endpoint,
         region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
+        aws_access_key_id=SIMULATOR_ACCESS_KEY_ID,
+        aws_secret_access_key=SIMULATOR_SECRET_ACCESS_KEY,
     )
     bucket = f"sync-uploads-{uuid.uuid4().hex[:8]}"
     s3.create_bucket(Bucket=bucket)

@@ -14,6 +14,7 @@ import pytest
 
 from sync_provider.core.errors import EventLogError
 from sync_provider.core.eventlog import ReadStats, check_completeness, iter_events, summarize
+from sync_provider.testing import SIMULATOR_ACCESS_KEY_ID, SIMULATOR_SECRET_ACCESS_KEY
 from sync_provider.testing.spark_codecs import compress
 
 from .conftest import dbc_line, make_events, to_bytes
@@ -31,8 +32,8 @@ def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     import boto3
 
     for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_ACCESS_KEY_ID": SIMULATOR_ACCESS_KEY_ID,
+        "AWS_SECRET_ACCESS_KEY": SIMULATOR_SECRET_ACCESS_KEY,
         "AWS_SESSION_TOKEN": "testing",
         "AWS_DEFAULT_REGION": "us-east-1",
     }.items():
