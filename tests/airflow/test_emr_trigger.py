@@ -196,6 +196,7 @@ async def test_on_kill_terminates_only_a_cluster_the_trigger_owns(sim: AwsSimula
     sim.terminate_all()
 
 
+@pytest.mark.serial
 async def test_polling_does_not_stall_the_event_loop(
     sim: AwsSimulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:

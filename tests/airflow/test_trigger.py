@@ -156,6 +156,7 @@ async def test_transient_outage_between_polls_is_survived(
     assert event.payload["status"] == "success"
 
 
+@pytest.mark.serial
 async def test_never_blocks_the_event_loop(
     sync_conn: Any, sync_client: Any, eventlog: Path, cluster_report: dict[str, Any]
 ) -> None:

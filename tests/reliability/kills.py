@@ -331,9 +331,10 @@ def supervise(env: KillEnvironment, call: TaskCall, action: Action | None) -> Ch
 class _Case:
     """Runs one case: builds the task calls, drives the tries, counts what is left."""
 
-    def __init__(self, env: KillEnvironment, case: KillCase) -> None:
+    def __init__(self, env: KillEnvironment, case: KillCase, settle_s: float = SETTLE_S) -> None:
         self.env = env
         self.case = case
+        self.settle_s = settle_s
         self.dir = env.workdir / case.name
         self.dir.mkdir(parents=True, exist_ok=True)
         self.project_id = env.project(case)
@@ -526,7 +527,7 @@ class _Case:
     # -- counting ---------------------------------------------------------------------------------
 
     def count(self, outcome: KillOutcome) -> None:
-        deadline = time.monotonic() + SETTLE_S
+        deadline = time.monotonic() + self.settle_s
         while True:
             launches, running = self.launches()
             if not running or time.monotonic() > deadline:
@@ -598,10 +599,12 @@ def cases(rounds: int = 1, platforms: tuple[KillPlatform, ...] = PLATFORMS) -> l
     ]
 
 
-def run_cases(env: KillEnvironment, chosen: list[KillCase], concurrency: int = 6) -> list[KillOutcome]:
-    """Run ``chosen`` cases, ``concurrency`` at a time."""
+def run_cases(
+    env: KillEnvironment, chosen: list[KillCase], concurrency: int = 6, *, settle_s: float = SETTLE_S
+) -> list[KillOutcome]:
+    """Run ``chosen`` cases, ``concurrency`` at a time; count what is left ``settle_s`` after each."""
     with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="kill-case") as pool:
-        return list(pool.map(lambda case: _Case(env, case).run(), chosen))
+        return list(pool.map(lambda case: _Case(env, case, settle_s).run(), chosen))
 
 
 def run_matrix(

@@ -95,6 +95,8 @@ class _Registry:
             return len(self._origins)
 
 
+#: Key of a worker's findings in pytest-xdist's ``workeroutput``.
+XDIST_KEY = "sync_secret_scan"
 _REGISTRY = _Registry()
 
 
@@ -259,6 +261,9 @@ class SecretScanPlugin:
         self._objects: weakref.WeakSet[Any] = weakref.WeakSet()
         self._root_level: int | None = None
         self._airflow_patched = False
+        #: What the pytest-xdist workers' scans saw (on the controller).
+        self.worker_hits: list[str] = []
+        self.worker_known = 0
 
     # known secrets and wrapped classes
 
@@ -463,17 +468,40 @@ class SecretScanPlugin:
             logging.Logger.callHandlers = original  # type: ignore[method-assign]
         if self._root_level is not None:
             root.setLevel(self._root_level)
-        if self.scanner.hits:
+        workeroutput = getattr(session.config, "workeroutput", None)
+        if workeroutput is not None:  # a pytest-xdist worker: the controller reports for everyone
+            workeroutput[XDIST_KEY] = {
+                "hits": [hit.describe() for hit in self.scanner.hits],
+                "scanned": dict(self.scanner.scanned),
+                "known": len(_REGISTRY),
+            }
+        if self.scanner.hits or self.worker_hits:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        """pytest-xdist controller: take in what a worker's scan saw."""
+        found = getattr(node, "workeroutput", {}).get(XDIST_KEY)
+        if not found:
+            if error is None:
+                return
+            found = {"hits": [f"[worker] {getattr(node, 'gateway', node)} died before its scan ended"]}
+        self.worker_hits += found.get("hits", [])
+        self.scanner.scanned.update(found.get("scanned", {}))
+        self.worker_known = max(self.worker_known, int(found.get("known", 0)))
+
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if self.scanner.hits:
+        if self.scanner.hits or self.worker_hits:
             terminalreporter.section("secret scan", sep="=", red=True, bold=True)
-            terminalreporter.line(self.scanner.report(), red=True)
+            if self.scanner.hits:
+                terminalreporter.line(self.scanner.report(), red=True)
+            for line in self.worker_hits:
+                terminalreporter.line(f"  {line}", red=True)
         else:
             seen = ", ".join(f"{n} {channel}" for channel, n in sorted(self.scanner.scanned.items()))
+            known = max(len(_REGISTRY), self.worker_known)
             terminalreporter.line(
-                f"secret scan: no known secret ({len(_REGISTRY)} known) in any channel; scanned: {seen}."
+                f"secret scan: no known secret ({known} known) in any channel; scanned: {seen}."
             )
 
 

@@ -67,6 +67,7 @@ def test_the_counters_can_fail(env: KillEnvironment) -> None:
     (outcome,) = run_cases(
         env,
         [KillCase("databricks", "waiting", "kill", launch_overrides=(("cancel_on_kill", False),))],
+        settle_s=1.0,  # the run lasts 30 s: no need to wait for it to end by itself
     )
     assert outcome.reached and outcome.left_running, outcome
     assert any("left running" in miss for miss in outcome.misses())

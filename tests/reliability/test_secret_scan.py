@@ -83,7 +83,9 @@ def test_nothing_secret(capfd):
 """
 
 
-def run_inner(tmp_path: Path, source: str, *, planted: str | None) -> subprocess.CompletedProcess[str]:
+def run_inner(
+    tmp_path: Path, source: str, *, planted: str | None, extra: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
     (tmp_path / "test_inner.py").write_text(source)
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
     home = tmp_path / "airflow-home"
@@ -106,6 +108,7 @@ def run_inner(tmp_path: Path, source: str, *, planted: str | None) -> subprocess
             str(tmp_path / "pytest.ini"),
             "--rootdir",
             str(tmp_path),
+            *extra,
             str(tmp_path),
         ],
         cwd=tmp_path,
@@ -141,6 +144,20 @@ def test_a_planted_secret_is_found_in_every_channel_and_fails_the_session(tmp_pa
         )
     assert mask(PLANTED) in output
     assert "connection.password" not in output, "Airflow keeps connection passwords by design"
+    assert PLANTED not in output, "the report printed the secret"
+
+
+@pytest.mark.slow
+def test_with_xdist_the_workers_findings_fail_the_session(tmp_path: Path) -> None:
+    """``make test`` runs the suite on two pytest-xdist workers: their scans must still count."""
+    result = run_inner(tmp_path, INNER_TESTS, planted=PLANTED, extra=("-n", "2"))
+    output = result.stdout + result.stderr
+
+    assert "7 passed" in output, output
+    assert result.returncode == 1, output
+    # Log records and live objects are seen in the worker only.
+    assert "[log record] inner.module DEBUG during test_inner.py::test_log_record_at_debug" in output, output
+    assert "[repr] SyncClient created during test_inner.py::test_repr" in output, output
     assert PLANTED not in output, "the report printed the secret"
 
 

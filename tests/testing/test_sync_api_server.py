@@ -171,15 +171,19 @@ def test_create_prediction_validation(
     assert api.server.predictions() == []
 
 
+#: An id no server knows (fixed, so that every test worker collects the same test ids).
+UNKNOWN_ID = "3f1c2a9e-7b4d-4e8a-9c1f-5d6e7f8a9b0c"
+
+
 @pytest.mark.parametrize(
     "path",
     [
         "/v1/autotuner/predictions/%3Cscript%3Ealert(1)%3C%2Fscript%3E",
         "/v1/autotuner/predictions/<script>alert(1)</script>/status",
-        f"/v1/autotuner/predictions/{uuid.uuid4()}",
-        f"/v1/autotuner/predictions/{uuid.uuid4()}/status",
+        f"/v1/autotuner/predictions/{UNKNOWN_ID}",
+        f"/v1/autotuner/predictions/{UNKNOWN_ID}/status",
         "/v1/projects/%3Cimg%20src%3Dx%3E",
-        f"/v1/projects/{uuid.uuid4()}",
+        f"/v1/projects/{UNKNOWN_ID}",
     ],
 )
 def test_unknown_or_malformed_ids_are_404_without_reflection(api: Any, path: str) -> None:
