@@ -90,6 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"\n{time.monotonic() - started:.0f} s in all.")
     seconds = time.monotonic() - started
     outcomes: list[KillOutcome] = []
+    kill_seconds = 0.0
     if args.kill_rounds:
         started = time.monotonic()
         outcomes = run_matrix(
@@ -97,7 +98,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         print()
         print(kill_report(outcomes, rounds=args.kill_rounds))
-        print(f"\n{time.monotonic() - started:.0f} s in all.")
+        kill_seconds = time.monotonic() - started
+        print(f"\n{kill_seconds:.0f} s in all.")
     if args.write_docs:
         write_docs(
             rst_figures(
@@ -105,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             if results
             else None,
-            rst_kill_figures(outcomes, rounds=args.kill_rounds) if outcomes else None,
+            rst_kill_figures(outcomes, rounds=args.kill_rounds, seconds=kill_seconds) if outcomes else None,
         )
         print("Wrote the figures to docs/reliability.rst.")
     return 1 if misses(results) or kill_misses(outcomes) else 0

@@ -693,7 +693,7 @@ def kill_report(outcomes: list[KillOutcome], *, rounds: int) -> str:
     return "\n".join(lines)
 
 
-def rst_kill_figures(outcomes: list[KillOutcome], *, rounds: int) -> str:
+def rst_kill_figures(outcomes: list[KillOutcome], *, rounds: int, seconds: float | None = None) -> str:
     """The generated kill-matrix block of ``docs/reliability.rst``."""
     from datetime import UTC, datetime
 
@@ -702,7 +702,9 @@ def rst_kill_figures(outcomes: list[KillOutcome], *, rounds: int) -> str:
     lines = [
         f"Measured on {datetime.now(UTC):%Y-%m-%d} by ``python -m tests.reliability --kill-rounds {rounds}"
         f" --write-docs``: {rounds} round(s) of every stage x {{kill, crash}} on both platforms"
-        f" ({len(outcomes)} cases; {machine()}).",
+        f" ({len(outcomes)} cases; {machine()}"
+        + (f"; {seconds:.0f} s" if seconds is not None else "")
+        + ").",
         "",
         ".. list-table::",
         "   :header-rows: 1",
