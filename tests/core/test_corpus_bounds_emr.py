@@ -396,3 +396,50 @@ def test_record_run_saves_the_report_once_the_log_is_found(
     run_folder = run.run_prefix.removeprefix(f"s3://{EMR_PROJECT_BUCKET}/")
     assert run_folder + "emr-cluster-report.json" in keys(s3, run_folder)
     assert len(sync_server.predictions()) == 1
+
+
+# ----------------------------------------------------------------------------------------- roles
+
+
+@pytest.mark.parametrize(
+    ("roles", "needles"),
+    [
+        (["MASTER", "CORE", "TASK", "TASK"], []),
+        (["MASTER"], []),
+        (["CORE", "TASK"], ["has 0 MASTER groups; EMR needs exactly one"]),
+        (["MASTER", "MASTER", "CORE"], ["has 2 MASTER groups; EMR needs exactly one"]),
+        (["MASTER", "CORE", "CORE"], ["has 2 CORE groups; EMR takes at most one", "TASK groups"]),
+    ],
+)
+def test_instance_groups_need_one_master_and_at_most_one_core(roles: list[str], needles: list[str]) -> None:
+    body = request()
+    body["Instances"]["InstanceGroups"] = [
+        {"InstanceRole": role, "InstanceType": "m5.xlarge", "InstanceCount": 1} for role in roles
+    ]
+    found = problems_of(body)
+    assert all(
+        any(needle in p and p.startswith("Instances.InstanceGroups") for p in found) for needle in needles
+    )
+    assert bool(found) == bool(needles), found
+
+
+@pytest.mark.parametrize(
+    ("roles", "needle"),
+    [
+        (["CORE"], "has 0 MASTER fleets"),
+        (["MASTER", "MASTER"], "has 2 MASTER fleets"),
+        (["MASTER", "CORE", "CORE"], "has 2 CORE fleets"),
+    ],
+)
+def test_instance_fleets_need_one_master_and_at_most_one_core(roles: list[str], needle: str) -> None:
+    body = request(FLEETS)
+    body["Instances"]["InstanceFleets"] = [
+        {
+            "InstanceFleetType": role,
+            "TargetOnDemandCapacity": 1,
+            "InstanceTypeConfigs": [{"InstanceType": "m5.xlarge"}],
+        }
+        for role in roles
+    ]
+    assert any(needle in p for p in problems_of(body))
+    assert accepted(request(FLEETS))

@@ -354,19 +354,38 @@ def _configurations(draw: st.DrawFn) -> list[dict[str, Any]]:
     return configs
 
 
+#: Role layouts EMR accepts: one MASTER, at most one CORE, any TASK.
+_LAYOUTS = (
+    ["MASTER"],
+    ["MASTER", "CORE"],
+    ["MASTER", "TASK"],
+    ["MASTER", "CORE", "TASK"],
+    ["TASK", "MASTER"],
+)
+
+
+def _in_layout(
+    role_key: str, item: st.SearchStrategy[dict[str, Any]]
+) -> st.SearchStrategy[list[dict[str, Any]]]:
+    """Items of a valid role layout (``role_key`` set per item)."""
+    return st.sampled_from(_LAYOUTS).flatmap(
+        lambda roles: st.tuples(*[item for _ in roles]).map(
+            lambda items: [{**entry, role_key: role} for entry, role in zip(items, roles, strict=True)]
+        )
+    )
+
+
 _group_instances = st.fixed_dictionaries(
     {
-        "InstanceGroups": st.lists(
+        "InstanceGroups": _in_layout(
+            "InstanceRole",
             st.fixed_dictionaries(
                 {
-                    "InstanceRole": st.sampled_from(["MASTER", "CORE", "TASK"]),
                     "InstanceType": st.sampled_from(["m5.xlarge", "r5.2xlarge"]),
                     "InstanceCount": st.integers(1, 20),
                 },
                 optional={"Market": st.sampled_from(["ON_DEMAND", "SPOT"]), "Name": _name},
             ),
-            min_size=1,
-            max_size=3,
         )
     },
     optional={
@@ -378,10 +397,10 @@ _group_instances = st.fixed_dictionaries(
 )
 _fleet_instances = st.fixed_dictionaries(
     {
-        "InstanceFleets": st.lists(
+        "InstanceFleets": _in_layout(
+            "InstanceFleetType",
             st.fixed_dictionaries(
                 {
-                    "InstanceFleetType": st.sampled_from(["MASTER", "CORE", "TASK"]),
                     "InstanceTypeConfigs": st.lists(
                         st.fixed_dictionaries(
                             {"InstanceType": st.sampled_from(["m5.xlarge", "c5.2xlarge"])},
@@ -395,8 +414,6 @@ _fleet_instances = st.fixed_dictionaries(
                 },
                 optional={"TargetSpotCapacity": st.integers(0, 8)},
             ),
-            min_size=1,
-            max_size=3,
         )
     },
     optional={"Ec2SubnetIds": st.lists(_name, max_size=2), "KeepJobFlowAliveWhenNoSteps": st.booleans()},

@@ -170,6 +170,25 @@ def _present(instances: Mapping[str, Any], key: str) -> bool:
     return instances.get(key) is not None
 
 
+def _role_problems(field: str, role_key: str, kind: str, listed: Any) -> list[str]:
+    """EMR clusters have exactly one MASTER group/fleet and at most one CORE group/fleet."""
+    if not isinstance(listed, list) or not listed:
+        return []
+    roles = [item.get(role_key) for item in listed if isinstance(item, Mapping)]
+    problems = []
+    masters, cores = roles.count("MASTER"), roles.count("CORE")
+    if masters != 1:
+        problems.append(
+            f"Instances.{field}: has {masters} MASTER {kind}s; EMR needs exactly one (the primary node)"
+        )
+    if cores > 1:
+        problems.append(
+            f"Instances.{field}: has {cores} CORE {kind}s; EMR takes at most one: merge them, or make "
+            f"the extra ones TASK {kind}s"
+        )
+    return problems
+
+
 def _node_problems(instances: Any) -> list[str]:
     """How ``Instances`` describes the nodes: exactly one way, with counts within bounds."""
     if not isinstance(instances, Mapping):
@@ -205,6 +224,7 @@ def _node_problems(instances: Any) -> list[str]:
             )
             if problem:
                 problems.append(problem)
+        problems += _role_problems("InstanceGroups", "InstanceRole", "group", listed)
     elif fleets:
         listed = instances["InstanceFleets"]
         if isinstance(listed, list) and not listed:
@@ -212,6 +232,7 @@ def _node_problems(instances: Any) -> list[str]:
         for i, fleet in enumerate(listed if isinstance(listed, list) else []):
             if isinstance(fleet, Mapping):
                 problems += _fleet_problems(i, fleet)
+        problems += _role_problems("InstanceFleets", "InstanceFleetType", "fleet", listed)
     else:
         if not _present(instances, "MasterInstanceType"):
             problems.append(
@@ -235,6 +256,7 @@ def limit_problems(request: Mapping[str, Any]) -> list[str]:
     * ``Name``: 1 to :data:`MAX_NAME_LENGTH` characters, none of them a control character.
     * ``Instances``: exactly one way of describing the nodes (``InstanceGroups``, ``InstanceFleets``
       or the ``MasterInstanceType``/``SlaveInstanceType``/``InstanceCount`` shorthand).
+    * Roles: exactly one MASTER instance group (or fleet), at most one CORE.
     * Counts are whole numbers: a group's ``InstanceCount`` (and the shorthand's) at most
       :data:`MAX_INSTANCES_PER_GROUP`, at least 1 for the MASTER group and the shorthand, at least 0
       for CORE and TASK groups; a fleet's target capacities at most what
