@@ -542,9 +542,10 @@ def adopt_earlier(
         exclude=[candidate for candidate in candidates if candidate],
         client=client,
     )
-    if found is not None and run_folder and platform is not None:
+    if found is not None and platform is not None:
         # The file now names the prediction, as if the earlier attempt had kept the answer.
-        _save(
+        keep = announcer(
+            None,
             run_folder,
             platform,
             cluster_id,
@@ -552,9 +553,8 @@ def adopt_earlier(
             project_id=project_id,
             s3_client=s3_client,
             api=api,
-            prediction_id=found,
-            created_at=datetime.now(UTC).replace(microsecond=0),
         )
+        keep(found)
     return found
 
 
