@@ -51,6 +51,7 @@ from sync_provider.testing import SIMULATOR_SECRET_ACCESS_KEY
 from tests.reliability.kill_worker import PRELOAD, TaskCall, child_main
 from tests.reliability.loops import emr_spec, list_runs
 from tests.reliability.secret_scan import register_secret
+from tests.reliability.suite import machine, markdown, rst_list_table
 
 Action = Literal["kill", "crash"]
 KillPlatform = Literal["emr", "databricks"]
@@ -668,9 +669,7 @@ def kill_rows(outcomes: list[KillOutcome]) -> list[list[str]]:
 
 def kill_table(outcomes: list[KillOutcome]) -> str:
     """The matrix as a markdown table."""
-    lines = ["| " + " | ".join(KILL_COLUMNS) + " |", "|" + "|".join("---" for _ in KILL_COLUMNS) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in kill_rows(outcomes)]
-    return "\n".join(lines)
+    return markdown(KILL_COLUMNS, kill_rows(outcomes))
 
 
 def kill_misses(outcomes: list[KillOutcome]) -> list[str]:
@@ -697,8 +696,6 @@ def rst_kill_figures(outcomes: list[KillOutcome], *, rounds: int, seconds: float
     """The generated kill-matrix block of ``docs/reliability.rst``."""
     from datetime import UTC, datetime
 
-    from tests.reliability.suite import machine
-
     lines = [
         f"Measured on {datetime.now(UTC):%Y-%m-%d} by ``python -m tests.reliability --kill-rounds {rounds}"
         f" --write-docs``: {rounds} round(s) of every stage x {{kill, crash}} on both platforms"
@@ -706,13 +703,8 @@ def rst_kill_figures(outcomes: list[KillOutcome], *, rounds: int, seconds: float
         + (f"; {seconds:.0f} s" if seconds is not None else "")
         + ").",
         "",
-        ".. list-table::",
-        "   :header-rows: 1",
-        "",
+        *rst_list_table(KILL_COLUMNS, kill_rows(outcomes)),
     ]
-    for row in [list(KILL_COLUMNS), *kill_rows(outcomes)]:
-        lines.append("   * - " + row[0].replace("**", ""))
-        lines += [f"     - {cell}" for cell in row[1:]]
     missed = kill_misses(outcomes)
     lines.append("")
     if missed:

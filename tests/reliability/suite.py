@@ -33,7 +33,7 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -438,11 +438,25 @@ def table_rows(results: list[PlanResult]) -> list[list[str]]:
     return rows
 
 
+def markdown(columns: Sequence[str], rows: list[list[str]]) -> str:
+    """A markdown table."""
+    lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def rst_list_table(columns: Sequence[str], rows: list[list[str]]) -> list[str]:
+    """The lines of an rst ``list-table`` (markdown bold dropped, ``(*)`` escaped in the first cells)."""
+    lines = [".. list-table::", "   :header-rows: 1", ""]
+    for row in [list(columns), *rows]:
+        lines.append("   * - " + row[0].replace("**", "").replace("(*)", r"\(*)"))
+        lines += [f"     - {cell}" for cell in row[1:]]
+    return lines
+
+
 def markdown_table(results: list[PlanResult]) -> str:
     """The figures as a markdown table."""
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "|".join("---" for _ in COLUMNS) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in table_rows(results)]
-    return "\n".join(lines)
+    return markdown(COLUMNS, table_rows(results))
 
 
 def misses(results: list[PlanResult]) -> list[str]:
@@ -484,13 +498,8 @@ def rst_figures(results: list[PlanResult], *, loops: int, seed: int, concurrency
         f"({concurrency} loops at a time; {machine()}; {seconds:.0f} s in all; times vary with the load",
         "of the machine, which other jobs shared).",
         "",
-        ".. list-table::",
-        "   :header-rows: 1",
-        "",
+        *rst_list_table(COLUMNS, table_rows(results)),
     ]
-    for row in [list(COLUMNS), *table_rows(results)]:
-        lines.append("   * - " + row[0].replace("**", "").replace("(*)", r"\(*)"))
-        lines += [f"     - {cell}" for cell in row[1:]]
     known = [r.plan for r in results if r.plan.known_issue]
     if known:
         lines.append("")
@@ -543,20 +552,9 @@ def rst_corpus() -> str:
         row = rows.setdefault(case.category, [0, 0])
         row[0] += 1
         row[1] += case.known is not None
-    lines = [
-        ".. list-table::",
-        "   :header-rows: 1",
-        "",
-        "   * - Category",
-        "     - Cases",
-        "     - Known issues (xfail)",
-    ]
-    for category, (count, known) in [
-        *rows.items(),
-        ("total", [sum(r[0] for r in rows.values()), sum(r[1] for r in rows.values())]),
-    ]:
-        lines += [f"   * - {category}", f"     - {count}", f"     - {known}"]
-    return "\n".join(lines) + "\n"
+    totals = ("total", [sum(r[0] for r in rows.values()), sum(r[1] for r in rows.values())])
+    table = [[category, str(count), str(known)] for category, (count, known) in [*rows.items(), totals]]
+    return "\n".join(rst_list_table(("Category", "Cases", "Known issues (xfail)"), table)) + "\n"
 
 
 def write_docs(figures: str | None, kills: str | None = None, path: Path = DOCS) -> None:
