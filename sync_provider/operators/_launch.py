@@ -121,6 +121,15 @@ def task_state_store(context: Any) -> Any:
         return None
 
 
+def try_number(context: Any) -> int:
+    """The try number of the task instance in ``context`` (1 where it cannot be read)."""
+    ti: Any = context.get("ti") or context.get("task_instance")
+    try:
+        return int(getattr(ti, "try_number", 1) or 1)
+    except (TypeError, ValueError):
+        return 1
+
+
 class LaunchMixin:
     """What the EMR and Databricks launch operators share (mixed in before ``BaseOperator``).
 

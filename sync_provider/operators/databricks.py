@@ -36,6 +36,7 @@ from sync_provider.operators._launch import (
     check_on_code_change,
     prediction_choice,
     task_state_store,
+    try_number,
     unwrap,
     validated_id,
 )
@@ -416,7 +417,7 @@ class SyncDatabricksSubmitRunOperator(_DatabricksMixin, LaunchMixin, BaseOperato
             getattr(ti, "run_id", None) or context.get("run_id"),
             getattr(ti, "map_index", -1),
         ]
-        return parts, int(getattr(ti, "try_number", 1) or 1)
+        return parts, try_number(context)
 
     def idempotency_token(self, context: Context, *, fresh: bool) -> str:
         """The idempotency token of this task's submission.

@@ -32,6 +32,7 @@ from sync_provider.operators._launch import (
     prediction_choice,
     successful_prediction,
     task_state_store,
+    try_number,
     unwrap,
     validated_id,
 )
@@ -78,14 +79,6 @@ def derive_sync_run_id(dag_id: str, task_id: str, run_id: str, map_index: int | 
 
 #: How far back a retry looks for an earlier try's cluster that it has no record of.
 UNTRACKED_LOOKBACK = timedelta(days=7)
-
-
-def _try_number(context: Context) -> int:
-    ti: Any = context.get("ti") or context.get("task_instance")
-    try:
-        return int(getattr(ti, "try_number", 1) or 1)
-    except (TypeError, ValueError):
-        return 1
 
 
 def relaunch_run_id(base: str, launch: int) -> str:
@@ -541,7 +534,7 @@ class SyncEmrCreateJobFlowOperator(_AwsMixin, LaunchMixin, BaseOperator):
         base_run_id = self._base_run_id(context)
         store = task_state_store(context)
         run, generation = self._stored_run(store)
-        if run is None and store is not None and _try_number(context) > 1:
+        if run is None and store is not None and try_number(context) > 1:
             run, generation = self._untracked_run(base_run_id, generation)
             if run is not None:
                 self._remember(store, run, done=False, log=self.log)
